@@ -1,0 +1,50 @@
+"""The ``tracker`` command. Each sub-module registers its commands on the shared Typer app."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from tracker.cli.app import UserError, app
+from tracker.config import ConfigError
+
+# Importing the command modules registers their commands.
+from tracker.cli import collect as _collect  # noqa: E402,F401  isort: skip
+
+
+def _load_optional_modules() -> None:
+    import importlib
+
+    for name in ("sentiment", "export", "alerts"):
+        try:
+            importlib.import_module(f"tracker.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tracker.cli.{name}":
+                raise
+
+
+_load_optional_modules()
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except (ConfigError, UserError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click's own usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+__all__ = ["app", "main"]

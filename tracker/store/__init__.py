@@ -1,0 +1,1 @@
+"""The only code that knows the database: engine set-up, ingest, source state, queries."""

@@ -1,0 +1,68 @@
+"""Database engines: SQLite (WAL, busy timeout, write lock taken up front) or PostgreSQL, by URL.
+
+The schema is created on first use: ``open_engine`` runs ``create_all``, which only adds what is missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import SQLModel, create_engine
+
+from tracker import models  # noqa: F401  (registers every table on SQLModel.metadata)
+
+_engines: dict[str, Engine] = {}
+
+
+def _normalise_url(url: str) -> str:
+    # Users write postgresql://...; SQLAlchemy's default driver for that is psycopg2, which we do not ship.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, issue BEGIN: the module's implicit transactions
+        # would open deferred ones, which fail at once with "database is locked" on a read->write upgrade.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Every transaction takes the write lock up front: waiting for it (busy_timeout) beats failing later.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def open_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url``, created once per process and URL, with the schema in place."""
+    url = _normalise_url(url)
+    if url in _engines:
+        return _engines[url]
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    if create:
+        SQLModel.metadata.create_all(engine)
+    _engines[url] = engine
+    return engine
+
+
+def dispose_engines() -> None:
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
