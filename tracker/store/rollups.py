@@ -1,0 +1,120 @@
+"""Hourly rollups: sums per (topic, hour, language), kept up to date at ingest.
+
+A chart or an alert reads these sums instead of scanning headlines. ``topic = 'all'`` sums every tagged
+headline once. Ingest adds deltas with additive upserts (``n = n + excluded.n``), which stay right when
+two collectors write at once; ``rebuild_rollups`` recomputes them from the headlines (after a rescore).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tracker.models import ALL_TOPIC, BUBBLE_TOPIC, NEGATIVE_AT, POSITIVE_AT, HeadlineRow, Rollup
+from tracker.series import Sums, bucket_floor
+
+RollupKey = tuple[str, datetime, str]  # topic, hour start, language
+_SUM_FIELDS = ("headlines", "scored", "sum_compound", "sum_sq_compound", "positive", "negative", "neutral", "bubble")
+_T = Rollup.__table__  # type: ignore[attr-defined]
+_H = HeadlineRow.__table__  # type: ignore[attr-defined]
+
+
+def add_headline(
+    deltas: dict[RollupKey, Sums],
+    *,
+    published_at: datetime,
+    language: str,
+    topics: Sequence[str],
+    compound: float | None,
+) -> None:
+    """Count one tagged headline into ``deltas`` under each of its topics and under ``all``."""
+    if not topics:
+        return  # untagged headlines are kept but are not AI-infrastructure news: no series
+    hour = bucket_floor(published_at, "hour")
+    bubble = 1 if BUBBLE_TOPIC in topics else 0
+    for topic in (ALL_TOPIC, *topics):
+        key = (topic, hour, language)
+        s = deltas.get(key)
+        if s is None:
+            s = deltas[key] = Sums()
+        s.headlines += 1
+        s.bubble += bubble
+        if compound is not None:
+            s.scored += 1
+            s.sum_compound += compound
+            s.sum_sq_compound += compound * compound
+            if compound >= POSITIVE_AT:
+                s.positive += 1
+            elif compound <= NEGATIVE_AT:
+                s.negative += 1
+            else:
+                s.neutral += 1
+
+
+def _insert_for(conn: Connection) -> Any:
+    return (postgresql.insert(_T) if conn.dialect.name == "postgresql" else sqlite.insert(_T))
+
+
+def apply_deltas(conn: Connection, deltas: dict[RollupKey, Sums]) -> None:
+    """Add ``deltas`` to the rollup table inside the caller's transaction."""
+    if not deltas:
+        return
+    rows = [
+        {"topic": t, "bucket_start": h, "language": lang, **{f: getattr(s, f) for f in _SUM_FIELDS}}
+        for (t, h, lang), s in sorted(deltas.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2]))
+    ]
+    stmt = _insert_for(conn)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["topic", "bucket_start", "language"],
+        set_={f: getattr(_T.c, f) + getattr(stmt.excluded, f) for f in _SUM_FIELDS},
+    )
+    conn.execute(stmt, rows)
+
+
+def rebuild_rollups(conn: Connection, *, since: datetime | None = None) -> None:
+    """Recompute the rollups of every hour from ``since`` (all hours when None) from the headlines."""
+    start = bucket_floor(since, "hour") if since is not None else None
+    delete_stmt = delete(_T)
+    query = select(_H.c.published_at, _H.c.language, _H.c.topics, _H.c.compound).where(_H.c.tagged.is_(True))
+    if start is not None:
+        delete_stmt = delete_stmt.where(_T.c.bucket_start >= start)
+        query = query.where(_H.c.published_at >= start)
+    conn.execute(delete_stmt)
+    deltas: dict[RollupKey, Sums] = {}
+    for published_at, language, topics, compound in conn.execute(query.execution_options(yield_per=20000)):
+        add_headline(deltas, published_at=published_at, language=language, topics=topics.split(), compound=compound)
+        if len(deltas) > 200_000:
+            apply_deltas(conn, deltas)
+            deltas = {}
+    apply_deltas(conn, deltas)
+
+
+def hourly_sums(
+    conn: Connection,
+    *,
+    topic: str,
+    start: datetime,
+    end: datetime,
+    languages: Iterable[str] | None = None,
+) -> list[tuple[datetime, Sums]]:
+    """(hour, sums) for one topic in [start, end), languages added together (or only those given)."""
+    cols = [func.sum(getattr(_T.c, f)) for f in _SUM_FIELDS]
+    cond = [_T.c.topic == topic, _T.c.bucket_start >= start, _T.c.bucket_start < end]
+    langs = list(languages) if languages is not None else None
+    if langs is not None:
+        cond.append(_T.c.language.in_(langs))
+    stmt = (
+        select(_T.c.bucket_start, *cols)
+        .where(and_(*cond))
+        .group_by(_T.c.bucket_start)
+        .order_by(_T.c.bucket_start)
+    )
+    out: list[tuple[datetime, Sums]] = []
+    for row in conn.execute(stmt):
+        values = [0 if v is None else v for v in row[1:]]
+        out.append((row[0], Sums(*values)))
+    return out
