@@ -40,9 +40,13 @@ class Settings(BaseSettings):
     )
     connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to open a connection.")
     read_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for each read.")
-    fetch_deadline: float = Field(default=30.0, gt=0, description="Seconds one whole fetch may take, redirects included.")
+    fetch_deadline: float = Field(
+        default=30.0, gt=0, description="Seconds one whole fetch may take, redirects included."
+    )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Cap on a decoded response body, in bytes.")
-    max_items_per_fetch: int = Field(default=1000, gt=0, description="Items kept from one response; the rest are dropped with a warning.")
+    max_items_per_fetch: int = Field(
+        default=1000, gt=0, description="Items kept from one response; the rest are dropped with a warning."
+    )
     max_redirects: int = Field(default=5, ge=0, description="Redirect hops followed per fetch.")
     max_concurrency: int = Field(default=64, gt=0, description="Fetches in flight at once across all hosts.")
     per_host_limit: int = Field(default=2, gt=0, description="Fetches in flight at once to one host.")

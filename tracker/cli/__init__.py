@@ -10,7 +10,7 @@ from tracker.cli.app import UserError, app
 from tracker.config import ConfigError
 
 # Importing the command modules registers their commands.
-from tracker.cli import collect as _collect  # noqa: E402,F401  isort: skip
+from tracker.cli import collect as _collect  # noqa: F401  isort: skip
 
 
 def _load_optional_modules() -> None:

@@ -56,7 +56,7 @@ def add_headline(
 
 
 def _insert_for(conn: Connection) -> Any:
-    return (postgresql.insert(_T) if conn.dialect.name == "postgresql" else sqlite.insert(_T))
+    return postgresql.insert(_T) if conn.dialect.name == "postgresql" else sqlite.insert(_T)
 
 
 def apply_deltas(conn: Connection, deltas: dict[RollupKey, Sums]) -> None:
@@ -107,12 +107,7 @@ def hourly_sums(
     langs = list(languages) if languages is not None else None
     if langs is not None:
         cond.append(_T.c.language.in_(langs))
-    stmt = (
-        select(_T.c.bucket_start, *cols)
-        .where(and_(*cond))
-        .group_by(_T.c.bucket_start)
-        .order_by(_T.c.bucket_start)
-    )
+    stmt = select(_T.c.bucket_start, *cols).where(and_(*cond)).group_by(_T.c.bucket_start).order_by(_T.c.bucket_start)
     out: list[tuple[datetime, Sums]] = []
     for row in conn.execute(stmt):
         values = [0 if v is None else v for v in row[1:]]
