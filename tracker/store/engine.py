@@ -39,8 +39,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Every transaction takes the write lock up front: waiting for it (busy_timeout) beats failing later.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writing transaction takes the write lock up front: waiting for it (busy_timeout) beats failing
+        # later on a read->write upgrade. Readers (the dashboard, exports) ask for ``readonly`` and, thanks to
+        # WAL, never wait for writers.
+        if conn.get_execution_options().get("readonly"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def open_engine(url: str, *, create: bool = True) -> Engine:
@@ -60,6 +65,11 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
         SQLModel.metadata.create_all(engine)
     _engines[url] = engine
     return engine
+
+
+def read_connection(engine: Engine) -> Any:
+    """A connection for reading only: on SQLite it does not take the write lock. Use as a context manager."""
+    return engine.connect().execution_options(readonly=True)
 
 
 def dispose_engines() -> None:
