@@ -27,7 +27,8 @@ def parse_duration(text: str) -> timedelta:
 def format_duration(delta: timedelta) -> str:
     """The shortest exact spelling of a duration: ``timedelta(hours=6)`` -> ``"6h"``."""
     seconds = int(delta.total_seconds())
-    for unit, size in sorted(_UNITS.items(), key=lambda kv: -kv[1]):
+    # Weeks are read but not written: "7d" is how people say it.
+    for unit, size in sorted(((u, s) for u, s in _UNITS.items() if u != "w"), key=lambda kv: -kv[1]):
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
