@@ -11,7 +11,24 @@ import pytest
 from tracker.config import ConfigError, defaults_text, load_config, parse_config
 from tracker.durations import format_duration, parse_duration
 
-REQUIRED_TICKERS = {"NVDA", "AMD", "TSM", "AVGO", "PLTR", "ORCL", "MSFT", "GOOGL", "META", "AMZN", "CRWV", "SMCI", "ARM", "MU", "ASML", "INTC"}
+REQUIRED_TICKERS = {
+    "NVDA",
+    "AMD",
+    "TSM",
+    "AVGO",
+    "PLTR",
+    "ORCL",
+    "MSFT",
+    "GOOGL",
+    "META",
+    "AMZN",
+    "CRWV",
+    "SMCI",
+    "ARM",
+    "MU",
+    "ASML",
+    "INTC",
+}
 REQUIRED_THEMES = {"ai_bubble", "capex", "datacenter_power", "export_controls", "depreciation", "circular_financing"}
 
 
@@ -40,14 +57,26 @@ GOOD_TOPIC = '[[topics]]\nkey = "nvda"\nlabel = "NVIDIA"\nkind = "ticker"\nterms
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (GOOD_SOURCE + GOOD_TOPIC + '[[sources]]\nname = "b"\nkind = "atom"\nurl = "https://x.org/"\n', "line 12: sources.1.kind"),
-        (GOOD_SOURCE + '[[sources]]\nname = "b"\nkind = "rss"\nurl = "file:///etc/passwd"\n', "line 8: sources.1.url: must start with http"),
-        (GOOD_SOURCE + '[[sources]]\nname = "a"\nkind = "rss"\nurl = "https://x.org/"\n', "line 6: sources.1.name: 'a' is used twice"),
+        (
+            GOOD_SOURCE + GOOD_TOPIC + '[[sources]]\nname = "b"\nkind = "atom"\nurl = "https://x.org/"\n',
+            "line 12: sources.1.kind",
+        ),
+        (
+            GOOD_SOURCE + '[[sources]]\nname = "b"\nkind = "rss"\nurl = "file:///etc/passwd"\n',
+            "line 8: sources.1.url: must start with http",
+        ),
+        (
+            GOOD_SOURCE + '[[sources]]\nname = "a"\nkind = "rss"\nurl = "https://x.org/"\n',
+            "line 6: sources.1.name: 'a' is used twice",
+        ),
         (GOOD_SOURCE + 'every = "often"\n', "line 5: sources.0.every"),
         (GOOD_SOURCE + 'colour = "red"\n', "line 5: sources.0.colour: unknown key"),
-        (GOOD_TOPIC + '[[topics]]\nkey = "Bad Key"\nlabel = "x"\nkind = "theme"\nterms = ["x"]\n', "line 7: topics.1.key"),
-        ('[settings]\nmax_body_bytes = -1\n' + GOOD_SOURCE, "line 2: settings.max_body_bytes"),
-        ('[settings]\nno_such_setting = 1\n', "line 2: settings.no_such_setting"),
+        (
+            GOOD_TOPIC + '[[topics]]\nkey = "Bad Key"\nlabel = "x"\nkind = "theme"\nterms = ["x"]\n',
+            "line 7: topics.1.key",
+        ),
+        ("[settings]\nmax_body_bytes = -1\n" + GOOD_SOURCE, "line 2: settings.max_body_bytes"),
+        ("[settings]\nno_such_setting = 1\n", "line 2: settings.no_such_setting"),
         (GOOD_SOURCE + "url = = broken\n", "not valid TOML"),
     ],
 )
@@ -89,7 +118,14 @@ def test_init_copy_of_defaults_parses_back():
 
 @pytest.mark.parametrize(
     ("text", "seconds", "written"),
-    [("30s", 30, "30s"), ("30m", 1800, "30m"), ("90m", 5400, "90m"), ("6h", 21600, "6h"), ("7d", 604800, "7d"), ("2w", 1209600, "14d")],
+    [
+        ("30s", 30, "30s"),
+        ("30m", 1800, "30m"),
+        ("90m", 5400, "90m"),
+        ("6h", 21600, "6h"),
+        ("7d", 604800, "7d"),
+        ("2w", 1209600, "14d"),
+    ],
 )
 def test_durations_round_trip(text, seconds, written):
     assert parse_duration(text).total_seconds() == seconds
