@@ -35,7 +35,7 @@ class Settings(BaseSettings):
         description="Let the fetcher and the notifiers reach private, loopback and link-local addresses.",
     )
     user_agent: str = Field(
-        default="ai-bubble-tracker/0.1 (+https://github.com/ai-bubble-tracker; headline sentiment research)",
+        default="ai-bubble-tracker/0.1 (headline sentiment research; set TRACKER_USER_AGENT to add your contact)",
         description="User-Agent header sent with every request.",
     )
     connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to open a connection.")

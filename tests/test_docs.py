@@ -1,0 +1,34 @@
+"""The README documents every setting and every command (a test in the spirit of datasette's test_docs)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import typer.main
+
+from tracker.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_setting_is_in_the_readme_table_and_nothing_else():
+    documented = set(re.findall(r"^\| `TRACKER_([A-Z_]+)` \| `([a-z_]+)` \|", README, re.MULTILINE))
+    assert {(n.upper(), n) for n in Settings.model_fields} == documented
+
+
+def test_every_command_is_in_the_readme():
+    import tracker.cli as cli
+
+    group = typer.main.get_command(cli.app)
+    assert isinstance(group, click.Group)
+    names: list[str] = []
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            names += [f"{name} {sub}" for sub in cmd.commands]
+        else:
+            names.append(name)
+    missing = [n for n in names if f"tracker {n}" not in README]
+    assert not missing, f"commands not in the README: {missing}"
