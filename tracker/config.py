@@ -172,7 +172,7 @@ def parse_config(text: str, path: str) -> Config:
     try:
         settings = Settings(**parsed.settings)
     except ValidationError as exc:
-        messages = [_describe(path, text, {**e, "loc": ("settings", *e["loc"])}) for e in exc.errors()]  # type: ignore[arg-type]
+        messages = [_describe(path, text, {**e, "loc": ("settings", *e["loc"])}) for e in exc.errors()]
         raise ConfigError("\n".join(messages)) from None
     return Config(path=path, settings=settings, sources=parsed.sources, topics=parsed.topics)
 
