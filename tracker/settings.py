@@ -48,7 +48,7 @@ class Settings(BaseSettings):
         default=1000, gt=0, description="Items kept from one response; the rest are dropped with a warning."
     )
     max_redirects: int = Field(default=5, ge=0, description="Redirect hops followed per fetch.")
-    max_concurrency: int = Field(default=64, gt=0, description="Fetches in flight at once across all hosts.")
+    max_concurrency: int = Field(default=128, gt=0, description="Fetches in flight at once across all hosts.")
     per_host_limit: int = Field(default=2, gt=0, description="Fetches in flight at once to one host.")
     default_every: str = Field(default="30m", description="Fetch interval of a source that sets no `every`.")
     tick_seconds: float = Field(default=30.0, gt=0, description="How often the scheduler looks for due sources.")
