@@ -87,7 +87,7 @@ def sync_sources(conn: Connection, config: Config, *, now: datetime) -> None:
         if row is None:
             conn.execute(_S.insert().values(name=name, next_fetch_at=now, **values))
         elif any(getattr(row, k) != v for k, v in values.items()):
-            changes = dict(values)
+            changes: dict[str, object] = dict(values)
             if row.url != src.url:  # another URL: its validators and error history do not apply
                 changes.update(etag=None, last_modified=None, consecutive_errors=0, next_fetch_at=now)
             conn.execute(update(_S).where(_S.c.name == name).values(**changes))
