@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import rss
 from sqlalchemy import func, select, text
 
-from tests.pipeline_helpers import rss
 from tracker.models import HeadlineRow, Source
 from tracker.store.engine import open_engine
 
@@ -69,9 +70,10 @@ class CountingServer:
         self.server.server_close()
 
 
-def write_config(path: Path, db_url: str, port: int, n_feeds: int, *, tick: float = 1.0) -> Path:
+def write_config(path: Path, db_url: str, port: int, n_feeds: int, *, tick: float = 1.0, extra: str = "") -> Path:
     lines = [
         "[settings]",
+        extra,
         f'database_url = "{db_url}"',
         "allow_private_networks = true",
         f"tick_seconds = {tick}",
@@ -92,6 +94,16 @@ def write_config(path: Path, db_url: str, port: int, n_feeds: int, *, tick: floa
     return path
 
 
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> tuple[str, str]:
+    """Signal a tracker process, wait for it and close its pipes."""
+    proc.send_signal(sig)
+    try:
+        return proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
+
+
 def tracker(config: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKER_")}
     return subprocess.Popen(
@@ -105,7 +117,7 @@ def tracker(config: Path, *args: str) -> subprocess.Popen[str]:
 
 @pytest.fixture
 def pg_url(tmp_path: Path) -> Iterator[str]:
-    from tests.conftest import make_db_url
+    from conftest import make_db_url
 
     yield from make_db_url("postgres", tmp_path)
 
@@ -130,12 +142,7 @@ def test_two_schedulers_on_postgres_fetch_each_source_once_per_interval(tmp_path
             time.sleep(0.3)
         time.sleep(3)  # several more ticks of both schedulers: nothing is due for an hour
         for p in procs:
-            p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop(p)
         assert done == n
         assert server.counts == Counter({f"/f{i}": 1 for i in range(n)}), server.counts
         with engine.connect() as conn:
@@ -150,7 +157,9 @@ def test_a_collector_killed_mid_cycle_loses_and_doubles_nothing(tmp_path: Path, 
     slow = {i: 30.0 for i in range(6, n)}  # half the feeds hang until the collector is killed
     server = CountingServer(n, items=items, delays=slow)
     try:
-        config = write_config(tmp_path / "t.toml", db_url, server.port, n)
+        # Every feed in flight at once, and the slow ones hang (no timeout) until the kill.
+        extra = "read_timeout = 120\nfetch_deadline = 120\nper_host_limit = 20"
+        config = write_config(tmp_path / "t.toml", db_url, server.port, n, extra=extra)
         proc = tracker(config, "collect", "--once")
         engine = open_engine(db_url)
         deadline = time.monotonic() + 60
@@ -159,15 +168,15 @@ def test_a_collector_killed_mid_cycle_loses_and_doubles_nothing(tmp_path: Path, 
             time.sleep(0.2)
             with engine.connect() as conn:
                 stored = conn.execute(select(func.count()).select_from(HeadlineRow)).scalar_one()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        stop(proc, signal.SIGKILL)
         assert stored == 6 * items, "the fast feeds were stored before the kill"
         # Restart: the dead process's leases are taken over at once; the slow feeds now answer fast.
         for i in slow:
             slow[i] = 0.0
         restart = tracker(config, "collect", "--once", "--format", "json")
-        _out, err = restart.communicate(timeout=120)
+        out, err = restart.communicate(timeout=120)
         assert restart.returncode == 0, err
+        assert len(json.loads(out)) == n - 6, out
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(HeadlineRow)).scalar_one() == n * items
             assert conn.execute(select(func.count(func.distinct(HeadlineRow.dedupe_key)))).scalar_one() == n * items

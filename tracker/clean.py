@@ -505,7 +505,8 @@ def clean_item(
     return Cleaned(
         title=title,
         summary=summary,
-        url=url,
+        # Stored without tracking parameters and with redirects unwrapped: readers follow the real link.
+        url=canonical_url(url) if url else None,
         guid=guid,
         publisher=publisher,
         author=author,
