@@ -1180,20 +1180,6 @@ def test_total_deadline_also_covers_connecting() -> None:
     assert inner.calls == [(PUBLIC_IP, 80)] and time.monotonic() - started < 2
 
 
-def test_missing_sniffio_does_not_cost_a_sys_path_scan_per_lock() -> None:
-    import importlib.util
-    import sys
-
-    from httpcore._synchronization import current_async_library
-
-    assert importlib.util.find_spec("sniffio") is not None or sys.modules.get("sniffio", 0) is None
-    started = time.process_time()
-    for _ in range(2000):
-        current_async_library()
-    # Without the remembered absence each call costs ~40 µs of CPU (a sys.path scan); with it, ~2 µs.
-    assert time.process_time() - started < 0.03
-
-
 def test_a_stray_timeout_error_is_not_reported_as_the_deadline() -> None:
     def stray(request: httpx.Request) -> httpx.Response:
         raise TimeoutError("from somewhere else")

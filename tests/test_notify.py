@@ -69,21 +69,23 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 action = receiver.script.pop(0) if receiver.script else 200
                 receiver.requests.append({"headers": dict(self.headers), "body": body, "action": action})
-                if action == "slow":
+                slow = action == "slow"
+                if slow:
                     time.sleep(1.5)
                     action = 200
                 extra = {}
                 if isinstance(action, tuple):
                     action, extra = action
                 code = int(action)
+                if code == 200 and not slow:
+                    # Recorded before answering: the client may look at the receiver as soon as it has the answer.
+                    receiver.accepted.append({"headers": dict(self.headers), "body": body})
                 self.send_response(code)
                 for k, v in extra.items():
                     self.send_header(k, v)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
-                if code == 200 and receiver.requests[-1]["action"] != "slow":
-                    receiver.accepted.append({"headers": dict(self.headers), "body": body})
 
             def log_message(self, *args):
                 pass
