@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pipeline_helpers import make_config, rss
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
-from tests.pipeline_helpers import make_config, rss
 from tracker.models import HeadlineRow, Sighting, Source
 from tracker.pipeline import run_once
 from tracker.store.engine import open_engine
