@@ -1,0 +1,149 @@
+"""The read side (tracker.store.queries) on SQLite and on PostgreSQL, on hand-made rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from factories import Item, add_items, add_source, at, sample_items
+
+from tracker.config import load_config
+from tracker.store import queries
+
+NOV1 = datetime(2026, 11, 1, tzinfo=UTC)
+NOV5 = datetime(2026, 11, 5, tzinfo=UTC)
+
+
+@pytest.fixture
+def filled(engine):
+    add_items(engine, sample_items())
+    return engine
+
+
+def test_series_from_rollups_sums_days_and_keeps_empty_buckets(filled):
+    points = queries.series(filled, topic="nvda", bucket="day", start=NOV1, end=NOV5)
+    assert [p.bucket_start.day for p in points] == [1, 2, 3, 4]
+    assert [p.headlines for p in points] == [0, 3, 1, 0]
+    assert [p.scored for p in points] == [0, 3, 0, 0]
+    nov2 = points[1]
+    assert nov2.mean_sentiment == pytest.approx((0.6 - 0.4 - 0.8) / 3, abs=1e-4)
+    assert nov2.bubble_share == pytest.approx(1 / 3, abs=1e-4)
+    assert points[2].mean_sentiment is None  # the one headline of Nov 3 is unscored
+
+
+def test_series_all_counts_every_tagged_headline_once(filled):
+    points = queries.series(filled, topic="all", bucket="week", start=NOV1, end=NOV5)
+    assert sum(p.headlines for p in points) == 6  # "Weather today" is untagged
+    assert sum(p.scored for p in points) == 5
+
+
+def test_series_filters_by_language(filled):
+    points = queries.series(filled, topic="all", bucket="day", start=NOV1, end=NOV5, language="fr")
+    assert [p.headlines for p in points] == [0, 0, 1, 0]
+
+
+def test_source_filter_aggregates_from_headlines_and_sightings(filled):
+    # feed-fr carried the French headline and, as a second sighting, the AMD story.
+    points = queries.series(filled, topic="all", bucket="day", start=NOV1, end=NOV5, source="feed-fr")
+    assert [p.headlines for p in points] == [0, 0, 2, 0]
+    assert points[2].mean_sentiment == pytest.approx(0.1)
+    assert points[2].bubble_share == pytest.approx(0.5)
+    hourly = queries.series(filled, topic="ai_bubble", bucket="hour", start=at(3, 0), end=at(3, 12), source="feed-fr")
+    assert [p.headlines for p in hourly if p.headlines] == [1]
+    assert hourly[9].bucket_start == at(3, 9)
+
+
+def test_source_series_matches_rollups_when_one_source_carries_everything(engine):
+    add_items(engine, [it for it in sample_items() if it.source == "feed-a" and not it.also_seen_in])
+    a = queries.series(engine, topic="nvda", bucket="hour", start=NOV1, end=NOV5)
+    b = queries.series(engine, topic="nvda", bucket="hour", start=NOV1, end=NOV5, source="feed-a")
+    assert [p.as_dict() for p in a] == [p.as_dict() for p in b]
+
+
+def test_unknown_source_is_an_error(filled):
+    with pytest.raises(queries.UnknownSource):
+        queries.series(filled, topic="all", bucket="day", start=NOV1, end=NOV5, source="nope")
+
+
+def test_count_unscored(filled):
+    assert queries.count_unscored(filled, topic="all", start=NOV1, end=NOV5) == 1
+    assert queries.count_unscored(filled, topic="amd", start=NOV1, end=NOV5) == 0
+
+
+def test_headlines_orders_and_fields(filled):
+    newest = queries.headlines(filled, topic="nvda")
+    assert [h["title"] for h in newest][:2] == ["Nvidia unveils a new chip", "AI bubble fears grow as Nvidia falls"]
+    neg = queries.headlines(filled, topic="all", order="negative", limit=2)
+    assert [h["compound"] for h in neg] == [-0.8, -0.4]
+    pos = queries.headlines(filled, topic=None, order="positive", limit=1)
+    assert pos[0]["title"] == "Nvidia soars on record AI demand"
+    h = neg[0]
+    assert h["topics"] == ["nvda", "ai_bubble"]
+    assert h["source"] == "feed-a" and h["date_inferred"] is False
+    assert h["published_at"] == at(2, 11)
+    assert set(h) == {
+        "id", "title", "url", "source", "publisher", "published_at", "date_inferred", "date_flag",
+        "language", "compound", "scorer", "topics", "summary",
+    }  # fmt: skip
+
+
+def test_headlines_filters_and_pages(filled):
+    assert [h["title"] for h in queries.headlines(filled, source="feed-fr")] == [
+        "AMD wins a data-centre deal",
+        "La bulle de l'IA inquiète",
+    ]
+    assert len(queries.headlines(filled, topic="all")) == 6
+    assert len(queries.headlines(filled)) == 7  # no topic: untagged headlines too
+    page2 = queries.headlines(filled, topic="nvda", limit=2, offset=2)
+    assert [h["title"] for h in page2] == ["Nvidia shares slip", "Nvidia soars on record AI demand"]
+    window = queries.headlines(filled, topic="nvda", start=at(2, 10), end=at(2, 11))
+    assert [h["title"] for h in window] == ["Nvidia shares slip"]
+    assert queries.count_headlines(filled, topic="nvda", language="en") == 4
+    with pytest.raises(ValueError, match="order"):
+        queries.headlines(filled, order="random")
+
+
+def test_export_rows_use_the_topics_column_and_iso_times(filled):
+    batches = list(queries.iter_headline_rows(filled, topic="all", batch=2))
+    assert [len(b) for b in batches] == [2, 2, 2]
+    rows = [r for b in batches for r in b]
+    assert rows[0] == ("2026-11-03 15:00:00", "feed-a", "Example News", "AMD wins a data-centre deal",
+                       "https://example.com/f", "en", 0.5, "amd")  # fmt: skip
+    unscored = next(r for r in rows if r[3] == "Nvidia unveils a new chip")
+    assert unscored[6] is None
+
+
+def test_list_topics_counts_thirty_days(filled):
+    config = load_config(None)
+    topics = queries.list_topics(filled, config, now=at(4))
+    by_key = {t["key"]: t for t in topics}
+    assert topics[0]["key"] == "all"
+    assert by_key["all"]["headlines_30d"] == 6
+    assert by_key["nvda"] == {"key": "nvda", "label": by_key["nvda"]["label"], "kind": "ticker",
+                              "ticker": "NVDA", "headlines_30d": 4}  # fmt: skip
+    assert len(topics) == len(config.topics) + 1
+    later = {
+        t["key"]: t["headlines_30d"] for t in queries.list_topics(filled, config, now=datetime(2027, 1, 1, tzinfo=UTC))
+    }
+    assert later["all"] == 0
+
+
+def test_failing_sources(engine):
+    add_source(engine, "good")
+    add_source(engine, "broken", errors=3, last_error="HTTP 503")
+    failing = queries.failing_sources(engine)
+    assert [(s["name"], s["last_error"], s["consecutive_errors"]) for s in failing] == [("broken", "HTTP 503", 3)]
+    assert [s["name"] for s in queries.source_status(engine)] == ["broken", "good"]
+
+
+def test_languages_and_ping(filled):
+    assert queries.languages(filled, since=NOV1) == ["en", "fr"]
+    queries.ping(filled)
+
+
+def test_naive_or_odd_values_are_bound_not_interpolated(engine):
+    tricky = "x' OR '1'='1"
+    add_items(engine, [Item(tricky, at(2), ("nvda",), 0.1, source="s'; DROP TABLE headlines; --")])
+    assert queries.headlines(engine, source="s'; DROP TABLE headlines; --")[0]["title"] == tricky
+    with pytest.raises(queries.UnknownSource):
+        queries.headlines(engine, source=tricky)

@@ -1,0 +1,482 @@
+"""The read side: what the dashboard, the JSON API, the CSV exports and the CLI ask of the database.
+
+Series come from the hourly rollups (a request never scans headlines) unless a source filter is set; then
+they are summed in SQL from the headlines of that source in the time range, through the indexes on
+``headline_topics (topic, published_at)`` / ``headlines (published_at)`` and the unique
+``sightings (headline_id, source_id)``. Every query binds its values: nothing from a request is ever
+interpolated into SQL. This module never writes and never interpolates missing buckets (``build_series``
+makes empty buckets explicit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, exists, func, literal, select, true
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
+
+from tracker.config import Config
+from tracker.models import (
+    ALL_TOPIC,
+    BUBBLE_TOPIC,
+    NEGATIVE_AT,
+    POSITIVE_AT,
+    HeadlineRow,
+    HeadlineTopic,
+    Rollup,
+    Sighting,
+    Source,
+)
+from tracker.series import Bucket, Point, Sums, bucket_floor, bucket_starts, build_series
+from tracker.store.engine import read_connection
+from tracker.store.rollups import hourly_sums
+
+_H = HeadlineRow.__table__  # type: ignore[attr-defined]
+_HT = HeadlineTopic.__table__  # type: ignore[attr-defined]
+_S = Source.__table__  # type: ignore[attr-defined]
+_SI = Sighting.__table__  # type: ignore[attr-defined]
+_R = Rollup.__table__  # type: ignore[attr-defined]
+_SUM_FIELDS = ("headlines", "scored", "sum_compound", "sum_sq_compound", "positive", "negative", "neutral", "bubble")
+_STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+
+ORDERS = ("newest", "positive", "negative")
+HEADLINE_CSV_COLUMNS = ("published_at", "source", "publisher", "title", "url", "language", "compound", "topics")
+
+
+class UnknownSource(LookupError):
+    """A source filter that names no configured source."""
+
+
+def series_range(start: datetime, end: datetime, bucket: Bucket) -> tuple[datetime, datetime]:
+    """The whole buckets covering [start, end): a point always sums its complete bucket."""
+    starts = list(bucket_starts(start, end, bucket))
+    if not starts:
+        floor = bucket_floor(start, bucket)
+        return floor, floor
+    return starts[0], starts[-1] + _STEP[bucket]
+
+
+def _source_id(conn: Connection, name: str) -> int:
+    sid = conn.execute(select(_S.c.id).where(_S.c.name == name)).scalar()
+    if sid is None:
+        raise UnknownSource(name)
+    return int(sid)
+
+
+def _headline_filter(
+    conn: Connection,
+    *,
+    topic: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    language: str | None,
+    source: str | None,
+) -> tuple[Any, list[ColumnElement[bool]]]:
+    """FROM clause and conditions selecting headlines; ``topic='all'`` means every tagged headline."""
+    conds: list[ColumnElement[bool]] = []
+    if topic is not None and topic != ALL_TOPIC:
+        # Range on the (topic, published_at) index of headline_topics, then headlines by primary key.
+        from_: Any = _HT.join(_H, _H.c.id == _HT.c.headline_id)
+        conds.append(_HT.c.topic == topic)
+        time_col = _HT.c.published_at
+    else:
+        from_ = _H
+        time_col = _H.c.published_at
+        if topic == ALL_TOPIC:
+            conds.append(_H.c.tagged.is_(True))
+    if start is not None:
+        conds.append(time_col >= start)
+    if end is not None:
+        conds.append(time_col < end)
+    if language is not None:
+        conds.append(_H.c.language == language)
+    if source is not None:
+        sid = _source_id(conn, source)
+        # The unique (headline_id, source_id) index answers this per headline of the range.
+        conds.append(exists().where(and_(_SI.c.headline_id == _H.c.id, _SI.c.source_id == sid)))
+    return from_, conds
+
+
+def _hour_expr(conn: Connection) -> Any:
+    if conn.dialect.name == "postgresql":
+        return func.date_trunc("hour", _H.c.published_at, "UTC")
+    return func.strftime("%Y-%m-%d %H:00:00", _H.c.published_at)
+
+
+def _utc_text_expr(conn: Connection) -> Any:
+    """``published_at`` as UTC text ``YYYY-MM-DD HH:MM:SS``, computed by the database."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", _H.c.published_at), "YYYY-MM-DD HH24:MI:SS")
+    # SQLite already stores 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: the prefix is free, strftime() is not.
+    return func.substr(_H.c.published_at, 1, 19)
+
+
+def _as_utc(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _source_sums(
+    conn: Connection,
+    *,
+    topic: str,
+    start: datetime,
+    end: datetime,
+    language: str | None,
+    source: str,
+) -> list[tuple[datetime, Sums]]:
+    from_, conds = _headline_filter(conn, topic=topic, start=start, end=end, language=language, source=source)
+    if topic == ALL_TOPIC:
+        conds.append(_H.c.tagged.is_(True))
+    c = _H.c.compound
+    padded = literal(" ") + _H.c.topics + literal(" ")
+    hour = _hour_expr(conn).label("hour")
+    stmt = (
+        select(
+            hour,
+            func.count(),
+            func.count(c),
+            func.coalesce(func.sum(c), 0.0),
+            func.coalesce(func.sum(c * c), 0.0),
+            func.sum(case((c >= POSITIVE_AT, 1), else_=0)),
+            func.sum(case((c <= NEGATIVE_AT, 1), else_=0)),
+            func.sum(case((and_(c > NEGATIVE_AT, c < POSITIVE_AT), 1), else_=0)),
+            func.sum(case((padded.like(f"% {BUBBLE_TOPIC} %"), 1), else_=0)),
+        )
+        .select_from(from_)
+        .where(and_(true(), *conds))
+        .group_by(hour)
+        .order_by(hour)
+    )
+    return [(_as_utc(row[0]), Sums(*(0 if v is None else v for v in row[1:]))) for row in conn.execute(stmt)]
+
+
+def _grain_expr(conn: Connection, grain: str) -> Any:
+    """The rollup hour (or its UTC day) as something cheap to read back: text on SQLite, a timestamp on PG."""
+    if conn.dialect.name == "postgresql":
+        return _R.c.bucket_start if grain == "hour" else func.date_trunc("day", _R.c.bucket_start, "UTC")
+    # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff': a prefix is the hour or the day, and skips the type's
+    # per-row conversion (a year of hours is 8,760 rows per topic).
+    return func.substr(_R.c.bucket_start, 1, 19 if grain == "hour" else 10)
+
+
+def _parse_grain(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value)
+    if len(text) == 10:
+        return datetime(int(text[:4]), int(text[5:7]), int(text[8:10]), tzinfo=UTC)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def rollup_sums(
+    conn: Connection,
+    *,
+    topics: Sequence[str],
+    start: datetime,
+    end: datetime,
+    language: str | None = None,
+    grain: str = "hour",
+) -> dict[str, list[tuple[datetime, Sums]]]:
+    """(time, sums) per topic from the rollups in [start, end), summed by hour or by UTC day in SQL.
+
+    Day and week series read day sums: 365 rows for a year instead of 8,760 hours times the languages.
+    ``start`` and ``end`` must be on the grain's boundaries for the day sums to be whole.
+    """
+    by_topic: dict[str, list[tuple[datetime, Sums]]] = {t: [] for t in topics}
+    if not topics:
+        return by_topic
+    when = _grain_expr(conn, grain).label("g")
+    cols = [func.sum(getattr(_R.c, f)) for f in _SUM_FIELDS]
+    topic_cond = _R.c.topic == topics[0] if len(topics) == 1 else _R.c.topic.in_(list(topics))
+    conds = [topic_cond, _R.c.bucket_start >= start, _R.c.bucket_start < end]
+    if language is not None:
+        conds.append(_R.c.language == language)
+    stmt = select(_R.c.topic, when, *cols).where(and_(*conds)).group_by(_R.c.topic, when).order_by(_R.c.topic, when)
+    for row in conn.execute(stmt):
+        by_topic[row[0]].append((_parse_grain(row[1]), Sums(*(0 if v is None else v for v in row[2:]))))
+    return by_topic
+
+
+def series(
+    engine: Engine,
+    *,
+    topic: str,
+    bucket: Bucket,
+    start: datetime,
+    end: datetime,
+    language: str | None = None,
+    source: str | None = None,
+) -> list[Point]:
+    """One point per bucket covering [start, end) for ``topic`` (or ``all``); empty buckets are explicit."""
+    lo, hi = series_range(start, end, bucket)
+    with read_connection(engine) as conn:
+        if source is None:
+            grain = "hour" if bucket == "hour" else "day"
+            rows = rollup_sums(conn, topics=[topic], start=lo, end=hi, language=language, grain=grain)[topic]
+        else:
+            rows = _source_sums(conn, topic=topic, start=lo, end=hi, language=language, source=source)
+    return build_series(rows, bucket=bucket, start=lo, end=hi)
+
+
+def series_many(
+    engine: Engine,
+    *,
+    topics: Sequence[str],
+    bucket: Bucket,
+    start: datetime,
+    end: datetime,
+    language: str | None = None,
+) -> dict[str, list[Point]]:
+    """Points for several topics from the rollups in one query (the overview's small multiples)."""
+    lo, hi = series_range(start, end, bucket)
+    with read_connection(engine) as conn:
+        by_topic = rollup_sums(
+            conn, topics=topics, start=lo, end=hi, language=language, grain="hour" if bucket == "hour" else "day"
+        )
+    return {t: build_series(rows, bucket=bucket, start=lo, end=hi) for t, rows in by_topic.items()}
+
+
+def count_unscored(
+    engine: Engine,
+    *,
+    topic: str,
+    start: datetime,
+    end: datetime,
+    language: str | None = None,
+    source: str | None = None,
+) -> int:
+    """Headlines in [start, end) that count in volume but have no sentiment score."""
+    with read_connection(engine) as conn:
+        if source is None:
+            rows = hourly_sums(
+                conn, topic=topic, start=start, end=end, languages=None if language is None else [language]
+            )
+        else:
+            rows = _source_sums(conn, topic=topic, start=start, end=end, language=language, source=source)
+    return sum(s.headlines - s.scored for _, s in rows)
+
+
+def _order_by(order: str) -> tuple[list[Any], list[ColumnElement[bool]]]:
+    if order == "positive":
+        return [_H.c.compound.desc(), _H.c.published_at.desc(), _H.c.id.desc()], [_H.c.compound.is_not(None)]
+    if order == "negative":
+        return [_H.c.compound.asc(), _H.c.published_at.desc(), _H.c.id.desc()], [_H.c.compound.is_not(None)]
+    if order == "newest":
+        return [_H.c.published_at.desc(), _H.c.id.desc()], []
+    raise ValueError(f"order must be one of {', '.join(ORDERS)}")
+
+
+def headlines(
+    engine: Engine,
+    *,
+    topic: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    language: str | None = None,
+    source: str | None = None,
+    order: str = "newest",
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """A page of headlines as plain dicts (feed text raw: the caller escapes it where shown)."""
+    ordering, extra = _order_by(order)
+    with read_connection(engine) as conn:
+        from_, conds = _headline_filter(conn, topic=topic, start=start, end=end, language=language, source=source)
+        stmt = (
+            select(
+                _H.c.id,
+                _H.c.title,
+                _H.c.url,
+                _S.c.name,
+                _H.c.publisher,
+                _H.c.published_at,
+                _H.c.date_flag,
+                _H.c.language,
+                _H.c.compound,
+                _H.c.scorer,
+                _H.c.topics,
+                _H.c.summary,
+            )
+            .select_from(from_.join(_S, _S.c.id == _H.c.source_id))
+            .where(and_(true(), *conds, *extra))
+            .order_by(*ordering)
+            .limit(limit)
+            .offset(offset)
+        )
+        rows = conn.execute(stmt).all()
+    return [
+        {
+            "id": r[0],
+            "title": r[1],
+            "url": r[2],
+            "source": r[3],
+            "publisher": r[4],
+            "published_at": r[5],
+            "date_inferred": r[6] != "ok",
+            "date_flag": r[6],
+            "language": r[7],
+            "compound": r[8],
+            "scorer": r[9],
+            "topics": r[10].split(),
+            "summary": r[11],
+        }
+        for r in rows
+    ]
+
+
+def count_headlines(
+    engine: Engine,
+    *,
+    topic: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    language: str | None = None,
+    source: str | None = None,
+) -> int:
+    with read_connection(engine) as conn:
+        from_, conds = _headline_filter(conn, topic=topic, start=start, end=end, language=language, source=source)
+        return int(conn.execute(select(func.count()).select_from(from_).where(and_(true(), *conds))).scalar_one())
+
+
+def iter_headline_rows(
+    engine: Engine,
+    *,
+    topic: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    language: str | None = None,
+    source: str | None = None,
+    batch: int = 5000,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Batches of export rows in ``HEADLINE_CSV_COLUMNS`` order, newest first, streamed from the server.
+
+    The export's hot path (a million rows at 200,000 rows/s): ``topics`` is the stored space-separated
+    string (no per-row look-up), ``published_at`` is UTC text ``YYYY-MM-DD HH:MM:SS`` made by the database,
+    and rows come straight from the DB-API cursor as plain tuples (no SQLAlchemy row objects, no type
+    conversions: every column is already text or a float).
+    """
+    with read_connection(engine) as conn:
+        from_, conds = _headline_filter(conn, topic=topic, start=start, end=end, language=language, source=source)
+        stmt = (
+            select(
+                _utc_text_expr(conn).label("published_at"),
+                _S.c.name,
+                _H.c.publisher,
+                _H.c.title,
+                _H.c.url,
+                _H.c.language,
+                _H.c.compound,
+                _H.c.topics,
+            )
+            .select_from(from_.join(_S, _S.c.id == _H.c.source_id))
+            .where(and_(true(), *conds))
+            .order_by(_H.c.published_at.desc(), _H.c.id.desc())
+        )
+        if conn.dialect.name != "sqlite":
+            # A server-side cursor: memory stays at one batch. Rows are tuples, which is all the exporter needs.
+            result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
+            yield from (list(part) for part in result.partitions(batch))
+            return
+        # sqlite3 steps its cursor lazily, so reading the DB-API cursor directly streams too, and skips
+        # building a SQLAlchemy row per record (the cost that matters at a million rows). No stream_results
+        # here: its buffering strategy would read a row ahead of us.
+        result = conn.execute(stmt)
+        cursor = result.cursor
+        try:
+            while True:
+                rows = cursor.fetchmany(batch)
+                if not rows:
+                    break
+                yield rows
+        finally:
+            result.close()
+
+
+def list_topics(engine: Engine, config: Config, *, now: datetime) -> list[dict[str, Any]]:
+    """``all`` then every configured topic, with its headline count over the 30 days before ``now``."""
+    since = bucket_floor(now - timedelta(days=30), "hour")
+    stmt = (
+        select(_R.c.topic, func.sum(_R.c.headlines))
+        .where(_R.c.bucket_start >= since, _R.c.bucket_start <= now)
+        .group_by(_R.c.topic)
+    )
+    with read_connection(engine) as conn:
+        counts = {t: int(n or 0) for t, n in conn.execute(stmt)}
+    out: list[dict[str, Any]] = [
+        {
+            "key": ALL_TOPIC,
+            "label": "All AI infrastructure",
+            "kind": "all",
+            "ticker": None,
+            "headlines_30d": counts.get(ALL_TOPIC, 0),
+        }
+    ]
+    for t in config.topics:
+        out.append(
+            {"key": t.key, "label": t.label, "kind": t.kind, "ticker": t.ticker, "headlines_30d": counts.get(t.key, 0)}
+        )
+    return out
+
+
+def _source_dicts(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": r.name,
+            "kind": r.kind,
+            "url": r.url,
+            "enabled": bool(r.enabled),
+            "last_fetch_at": r.last_fetch_at,
+            "last_success_at": r.last_success_at,
+            "last_error_at": r.last_error_at,
+            "last_error": r.last_error,
+            "last_status": r.last_status,
+            "consecutive_errors": r.consecutive_errors,
+            "next_fetch_at": r.next_fetch_at,
+            "items_total": r.items_total,
+        }
+        for r in rows
+    ]
+
+
+def source_status(engine: Engine) -> list[dict[str, Any]]:
+    """Every stored source with its fetch state, by name."""
+    with read_connection(engine) as conn:
+        rows = conn.execute(select(_S).order_by(_S.c.name)).all()
+    return _source_dicts(rows)
+
+
+def source_names(engine: Engine) -> list[str]:
+    with read_connection(engine) as conn:
+        return [r[0] for r in conn.execute(select(_S.c.name).order_by(_S.c.name))]
+
+
+def languages(engine: Engine, *, since: datetime) -> list[str]:
+    """Languages seen in the rollups since ``since`` (for the language filter)."""
+    stmt = select(_R.c.language).where(_R.c.bucket_start >= since, _R.c.topic == ALL_TOPIC).distinct()
+    with read_connection(engine) as conn:
+        return sorted(r[0] for r in conn.execute(stmt))
+
+
+def failing_sources(engine: Engine) -> list[dict[str, Any]]:
+    """Enabled sources whose last fetch failed, most errors first."""
+    stmt = (
+        select(_S)
+        .where(_S.c.enabled.is_(True), _S.c.consecutive_errors > 0)
+        .order_by(_S.c.consecutive_errors.desc(), _S.c.name)
+    )
+    with read_connection(engine) as conn:
+        rows = conn.execute(stmt).all()
+    return _source_dicts(rows)
+
+
+def ping(engine: Engine) -> None:
+    """Raise if the database cannot be reached."""
+    with read_connection(engine) as conn:
+        conn.execute(select(literal(1))).scalar_one()
