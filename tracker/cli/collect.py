@@ -167,7 +167,6 @@ def run(
 ) -> None:
     """The main job: collect on a schedule and serve the dashboard, in one process."""
     from dashboards.server import serve as serve_dashboard
-
     from tracker.scheduler import build_scheduler
 
     config = state.config
