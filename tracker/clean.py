@@ -456,8 +456,13 @@ def _clean_guid(raw: str | None) -> tuple[str | None, str | None]:
 
 def dedupe_key(url: str | None, guid: str | None, source_name: str, title: str, summary: str) -> str:
     """``url:<hash>`` of the canonical URL, else ``guid:<source>:<guid>``, else ``hash:<hash>`` of the text."""
-    if url:
-        return "url:" + _sha1(canonical_url(url))
+    return _key(canonical_url(url) if url else None, guid, source_name, title, summary)
+
+
+def _key(canonical: str | None, guid: str | None, source_name: str, title: str, summary: str) -> str:
+    # ``dedupe_key`` for a URL already canonical (clean_item has it: canonicalising twice is measurable).
+    if canonical:
+        return "url:" + _sha1(canonical)
     if guid:
         return f"guid:{source_name}:{guid}"
     return "hash:" + _sha1(_fold(" ".join(title.split())) + "\n" + _fold(" ".join(summary.split())))
@@ -497,23 +502,25 @@ def clean_item(
         title = _title_from_summary(summary)
 
     guid, key_guid = _clean_guid(raw.guid)
+    # Stored without tracking parameters and with redirects unwrapped: readers follow the real link.
+    url = canonical_url(url) if url else None
     key_url = url
     if key_url is None and guid and re.match(r"^https?://", guid, re.IGNORECASE):
-        key_url = safe_link(guid)  # a permalink guid is a URL: lets other sources' copies collide with it
+        permalink = safe_link(guid)  # a permalink guid is a URL: lets other sources' copies collide with it
+        key_url = canonical_url(permalink) if permalink else None
 
     published_at, flag = _date(raw, now)
     return Cleaned(
         title=title,
         summary=summary,
-        # Stored without tracking parameters and with redirects unwrapped: readers follow the real link.
-        url=canonical_url(url) if url else None,
+        url=url,
         guid=guid,
         publisher=publisher,
         author=author,
         published_at=published_at,
         published_raw=clean_text(raw.published_raw, max_len=200) or None if raw.published_raw else None,
         date_flag=flag,
-        dedupe_key=dedupe_key(key_url, key_guid, source_name, title, summary),
+        dedupe_key=_key(key_url, key_guid, source_name, title, summary),
         title_fp=title_fingerprint(title),
         language_hint=_language_hint(raw.language, feed_language),
     )

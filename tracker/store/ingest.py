@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from tracker.models import Headline, HeadlineRow, HeadlineTopic, Sighting
 from tracker.series import Sums
 from tracker.store import sources as source_state
-from tracker.store.rollups import RollupKey, add_headline, apply_deltas
+from tracker.store.rollups import RollupKey, add_headline, apply_deltas, sqlite_time
 
 SYNDICATION_WINDOW = timedelta(days=3)
 _H = HeadlineRow.__table__  # type: ignore[attr-defined]
@@ -109,34 +109,102 @@ def store_headlines(conn: Connection, source_id: int, items: Sequence[Headline],
                 still.append(h)
         fresh = still
 
+    if conn.dialect.name == "sqlite":
+        report.new = _write_sqlite(conn, source_id, fresh, seen_ids, now=now)
+    else:
+        report.new = _write_generic(conn, source_id, fresh, seen_ids, now=now)
+    report.seen = len(batch) - report.new
+    return report
+
+
+_HEADLINE_COLUMNS = (
+    "dedupe_key", "title_fp", "title", "summary", "url", "guid", "publisher", "author", "source_id", "published_at",
+    "published_raw", "date_flag", "first_seen_at", "language", "tagged", "topics", "compound", "pos", "neu", "neg",
+    "scorer", "scorer_version", "sightings",
+)  # fmt: skip
+
+
+def _headline_values(h: Headline, source_id: int, now: Any, published: Any) -> tuple[Any, ...]:
+    sc = h.score
+    return (
+        h.dedupe_key, h.title_fp, h.title, h.summary, h.url, h.guid, h.publisher, h.author, source_id, published,
+        h.published_raw, h.date_flag, now, h.language, bool(h.topics), " ".join(t.key for t in h.topics),
+        sc.compound if sc else None, sc.pos if sc else None, sc.neu if sc else None, sc.neg if sc else None,
+        sc.scorer if sc else None, sc.version if sc else None, 1,
+    )  # fmt: skip
+
+
+def _deltas_for(fresh: Sequence[Headline], new_ids: dict[str, int]) -> dict[RollupKey, Sums]:
+    deltas: dict[RollupKey, Sums] = {}
+    for h in fresh:
+        if h.dedupe_key in new_ids:
+            add_headline(
+                deltas,
+                published_at=h.published_at,
+                language=h.language,
+                topics=[t.key for t in h.topics],
+                compound=h.score.compound if h.score else None,
+            )
+    return deltas
+
+
+def _write_sqlite(conn: Connection, source_id: int, fresh: list[Headline], seen_ids: set[int], *, now: datetime) -> int:
+    """SQLite: plain driver ``executemany``, no per-parameter processing.
+
+    Measured: SQLAlchemy's per-parameter type processing was most of the store's time (about 100 µs per item
+    of the 180 µs). This is exact because the transaction holds the write lock (BEGIN IMMEDIATE) from its
+    start: no other writer can insert between our look-up and our insert, so every fresh key is ours.
+    """
+    fmt = sqlite_time
+    now_s = fmt(now)
+    new_ids: dict[str, int] = {}
+    if fresh:
+        cols = ", ".join(_HEADLINE_COLUMNS)
+        marks = ", ".join("?" * len(_HEADLINE_COLUMNS))
+        conn.exec_driver_sql(
+            f"INSERT INTO headlines ({cols}) VALUES ({marks}) ON CONFLICT (dedupe_key) DO NOTHING",
+            [_headline_values(h, source_id, now_s, fmt(h.published_at)) for h in fresh],
+        )
+        new_ids = _existing_by_key(conn, [h.dedupe_key for h in fresh])
+        topic_rows = [
+            (new_ids[h.dedupe_key], t.key, fmt(h.published_at), t.relevance, t.in_title)
+            for h in fresh
+            for t in h.topics
+        ]
+        if topic_rows:
+            conn.exec_driver_sql(
+                "INSERT INTO headline_topics (headline_id, topic, published_at, relevance, in_title) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                topic_rows,
+            )
+        apply_deltas(conn, _deltas_for(fresh, new_ids))
+    new_sightings = set(new_ids.values())
+    if seen_ids:
+        already: set[int] = set()
+        ordered = sorted(seen_ids)
+        for part in _chunks(ordered):
+            stmt = select(_SI.c.headline_id).where(_SI.c.source_id == source_id, _SI.c.headline_id.in_(part))
+            already.update(conn.execute(stmt).scalars())
+        bumped = [hid for hid in ordered if hid not in already]
+        for part in _chunks(bumped):
+            conn.execute(update(_H).where(_H.c.id.in_(part)).values(sightings=_H.c.sightings + 1))
+        new_sightings.update(bumped)
+    if new_sightings:
+        conn.exec_driver_sql(
+            "INSERT INTO sightings (headline_id, source_id, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [(hid, source_id, now_s) for hid in sorted(new_sightings)],
+        )
+    return len(new_ids)
+
+
+def _write_generic(
+    conn: Connection, source_id: int, fresh: list[Headline], seen_ids: set[int], *, now: datetime
+) -> int:
+    """PostgreSQL (and any dialect with INSERT ... ON CONFLICT ... RETURNING): safe under concurrent writers."""
     new_ids: dict[str, int] = {}
     if fresh:
         rows = [
-            {
-                "dedupe_key": h.dedupe_key,
-                "title_fp": h.title_fp,
-                "title": h.title,
-                "summary": h.summary,
-                "url": h.url,
-                "guid": h.guid,
-                "publisher": h.publisher,
-                "author": h.author,
-                "source_id": source_id,
-                "published_at": h.published_at,
-                "published_raw": h.published_raw,
-                "date_flag": h.date_flag,
-                "first_seen_at": now,
-                "language": h.language,
-                "tagged": bool(h.topics),
-                "topics": " ".join(t.key for t in h.topics),
-                "compound": h.score.compound if h.score else None,
-                "pos": h.score.pos if h.score else None,
-                "neu": h.score.neu if h.score else None,
-                "neg": h.score.neg if h.score else None,
-                "scorer": h.score.scorer if h.score else None,
-                "scorer_version": h.score.version if h.score else None,
-                "sightings": 1,
-            }
+            dict(zip(_HEADLINE_COLUMNS, _headline_values(h, source_id, now, h.published_at), strict=True))
             for h in fresh
         ]
         stmt = (
@@ -148,35 +216,14 @@ def store_headlines(conn: Connection, source_id: int, items: Sequence[Headline],
         lost = [h.dedupe_key for h in fresh if h.dedupe_key not in new_ids]
         if lost:
             seen_ids.update(_existing_by_key(conn, lost).values())
-
-    deltas: dict[RollupKey, Sums] = {}
-    topic_rows: list[dict[str, Any]] = []
-    for h in fresh:
-        hid = new_ids.get(h.dedupe_key)
-        if hid is None:
-            continue
-        keys = [t.key for t in h.topics]
-        for t in h.topics:
-            topic_rows.append(
-                {
-                    "headline_id": hid,
-                    "topic": t.key,
-                    "published_at": h.published_at,
-                    "relevance": t.relevance,
-                    "in_title": t.in_title,
-                }
-            )
-        add_headline(
-            deltas,
-            published_at=h.published_at,
-            language=h.language,
-            topics=keys,
-            compound=h.score.compound if h.score else None,
-        )
-    if topic_rows:
-        conn.execute(_insert(conn, _HT).on_conflict_do_nothing(index_elements=["headline_id", "topic"]), topic_rows)
-    apply_deltas(conn, deltas)
-
+        topic_rows = [
+            {"headline_id": new_ids[h.dedupe_key], "topic": t.key, "published_at": h.published_at,
+             "relevance": t.relevance, "in_title": t.in_title}
+            for h in fresh if h.dedupe_key in new_ids for t in h.topics
+        ]  # fmt: skip
+        if topic_rows:
+            conn.execute(_insert(conn, _HT).on_conflict_do_nothing(index_elements=["headline_id", "topic"]), topic_rows)
+        apply_deltas(conn, _deltas_for(fresh, new_ids))
     sighting_rows = [
         {"headline_id": hid, "source_id": source_id, "seen_at": now} for hid in (*new_ids.values(), *seen_ids)
     ]
@@ -188,17 +235,13 @@ def store_headlines(conn: Connection, source_id: int, items: Sequence[Headline],
             .returning(_SI.c.headline_id)
         )
         fresh_sightings = {hid for (hid,) in conn.execute(stmt, sighting_rows)}
-        bumped = sorted(fresh_sightings & seen_ids)
-        for part in _chunks(bumped):
+        for part in _chunks(sorted(fresh_sightings & seen_ids)):
             conn.execute(update(_H).where(_H.c.id.in_(part)).values(sightings=_H.c.sightings + 1))
     elif sighting_rows:
         conn.execute(
             _insert(conn, _SI).on_conflict_do_nothing(index_elements=["headline_id", "source_id"]), sighting_rows
         )
-
-    report.new = len(new_ids)
-    report.seen = len(batch) - report.new
-    return report
+    return len(new_ids)
 
 
 def save_fetch(
