@@ -67,6 +67,9 @@ def main() -> None:
             topics=topics,
         )
         engine = open_engine(url)
+        if args.database_url:  # a server database: start each run empty, as a SQLite run starts with a new file
+            with engine.begin() as conn:
+                conn.exec_driver_sql("TRUNCATE rollups, headline_topics, sightings, headlines, sources CASCADE")
         with engine.begin() as conn:
             sync_sources(conn, config, now=NOW)
         claims = {

@@ -183,6 +183,20 @@ def api_headlines(
     )
 
 
+@router.get("/api/headlines/{headline_id:int}", tags=["api"], summary="One headline, with why it scored as it did")
+def api_headline(request: Request, headline_id: int) -> JSONResponse:
+    c = ctx(request)
+    item = queries.headline(c.engine(), headline_id)
+    if item is None:
+        return JSONResponse({"detail": f"headline_id: no headline {headline_id}"}, status_code=404)
+    explanation = None
+    if item["compound"] is not None:
+        from dashboards.pages import explain_headline
+
+        explanation = explain_headline(item["title"], item["language"])
+    return JSONResponse(jsonable({**item, "explanation": explanation}))
+
+
 @router.get("/api/topics", tags=["api"], summary="Configured topics with their headline count over 30 days")
 def api_topics(request: Request) -> JSONResponse:
     c = ctx(request)

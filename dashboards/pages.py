@@ -70,6 +70,11 @@ def _explanation(explain: Any, title: str, language: str) -> list[dict[str, Any]
     ]
 
 
+def explain_headline(title: str, language: str) -> list[dict[str, Any]] | None:
+    """Which words and phrases moved a headline's score, and by how much (None when no scorer explains it)."""
+    return _explanation(_explainer(), title, language)
+
+
 def _headline_view(h: dict[str, Any]) -> dict[str, Any]:
     return {**h, "href": safe_href(h.get("url")), "when": h["published_at"].strftime("%Y-%m-%d %H:%M")}
 

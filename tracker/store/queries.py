@@ -331,6 +331,29 @@ def headlines(
     ]
 
 
+def headline(engine: Engine, headline_id: int) -> dict[str, Any] | None:
+    """One headline with its full score and sighting count, or None."""
+    with read_connection(engine) as conn:
+        stmt = (
+            select(
+                _H.c.id, _H.c.title, _H.c.url, _S.c.name, _H.c.publisher, _H.c.published_at, _H.c.date_flag,
+                _H.c.language, _H.c.compound, _H.c.scorer, _H.c.topics, _H.c.summary, _H.c.pos, _H.c.neu, _H.c.neg,
+                _H.c.scorer_version, _H.c.sightings, _H.c.first_seen_at,
+            )
+            .select_from(_H.join(_S, _S.c.id == _H.c.source_id))
+            .where(_H.c.id == headline_id)
+        )  # fmt: skip
+        r = conn.execute(stmt).first()
+    if r is None:
+        return None
+    return {
+        "id": r[0], "title": r[1], "url": r[2], "source": r[3], "publisher": r[4], "published_at": r[5],
+        "date_inferred": r[6] != "ok", "date_flag": r[6], "language": r[7], "compound": r[8], "scorer": r[9],
+        "topics": r[10].split(), "summary": r[11], "pos": r[12], "neu": r[13], "neg": r[14],
+        "scorer_version": r[15], "sightings": r[16], "first_seen_at": r[17],
+    }  # fmt: skip
+
+
 def count_headlines(
     engine: Engine,
     *,
