@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tracker.models import ALL_TOPIC, BUBBLE_TOPIC, NEGATIVE_AT, POSITIVE_AT, HeadlineRow, Rollup
 from tracker.series import Sums, bucket_floor
@@ -69,8 +68,13 @@ _SQLITE_UPSERT = (
 )
 
 
-def _insert_for(conn: Connection) -> Any:
-    return postgresql.insert(_T) if conn.dialect.name == "postgresql" else sqlite.insert(_T)
+_PG_UPSERT = (
+    f"INSERT INTO rollups (topic, bucket_start, language, {', '.join(_SUM_FIELDS)}) "
+    "SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], "
+    + ", ".join("%s::float8[]" if f.startswith("sum_") else "%s::int[]" for f in _SUM_FIELDS)
+    + ") ON CONFLICT (topic, bucket_start, language) DO UPDATE SET "
+    + ", ".join(f"{f} = rollups.{f} + excluded.{f}" for f in _SUM_FIELDS)
+)
 
 
 def apply_deltas(conn: Connection, deltas: dict[RollupKey, Sums]) -> None:
@@ -85,16 +89,12 @@ def apply_deltas(conn: Connection, deltas: dict[RollupKey, Sums]) -> None:
             [(t, sqlite_time(h), lang, *(getattr(s, f) for f in _SUM_FIELDS)) for (t, h, lang), s in ordered],
         )
         return
-    rows = [
-        {"topic": t, "bucket_start": h, "language": lang, **{f: getattr(s, f) for f in _SUM_FIELDS}}
-        for (t, h, lang), s in ordered
-    ]
-    stmt = _insert_for(conn)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["topic", "bucket_start", "language"],
-        set_={f: getattr(_T.c, f) + getattr(stmt.excluded, f) for f in _SUM_FIELDS},
-    )
-    conn.execute(stmt, rows)
+    # PostgreSQL: one statement over column arrays (executemany went row by row through psycopg).
+    columns: list[list[Any]] = [[], [], [], *([] for _ in _SUM_FIELDS)]
+    for (t, h, lang), s in ordered:
+        for col, value in zip(columns, (t, h, lang, *(getattr(s, f) for f in _SUM_FIELDS)), strict=True):
+            col.append(value)
+    conn.exec_driver_sql(_PG_UPSERT, tuple(columns))
 
 
 def rebuild_rollups(conn: Connection, *, since: datetime | None = None) -> None:
