@@ -4,9 +4,8 @@
     python bench/bench_dashboard.py --database-url postgresql+psycopg://root@127.0.0.1:5432/bench
     python bench/bench_dashboard.py --headlines 200000    # smaller, quicker
 
-The generator is deterministic (``--seed``) and writes the tables the ingest writes (headlines with their
-``topics`` column, headline_topics, one sighting each, and rollups through ``tracker.store.rollups``) with
-Core ``executemany`` in big batches. An existing database with the same number of headlines is reused
+The generator is deterministic (``--seed``) and stores its headlines through the ingest's own
+``tracker.store.ingest.store_headlines`` (headlines, topic links, sightings, rollups), in big batches. An existing database with the same number of headlines is reused
 (``--regenerate`` to force). Prints a table; never touches any database but the one given.
 """
 
@@ -32,10 +31,9 @@ from sqlalchemy import delete, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
 from tracker.config import Config, TopicConfig, load_config  # noqa: E402
-from tracker.models import HeadlineRow, HeadlineTopic, Rollup, Sighting, Source  # noqa: E402
-from tracker.series import Sums  # noqa: E402
+from tracker.models import Headline, HeadlineRow, HeadlineTopic, Rollup, Score, Sighting, Source, TopicHit  # noqa: E402
 from tracker.store.engine import open_engine  # noqa: E402
-from tracker.store.rollups import RollupKey, add_headline, apply_deltas  # noqa: E402
+from tracker.store.ingest import store_headlines  # noqa: E402
 
 END = datetime(2026, 11, 30, tzinfo=UTC)
 _H = HeadlineRow.__table__  # type: ignore[attr-defined]
@@ -102,10 +100,7 @@ def generate(engine: Engine, config: Config, *, n: int, days: int, seed: int, ba
         # Ingest stores news roughly in the order it happens: each batch covers the next slice of time.
         lo_s, hi_s = span * hid // n, span * (hid + size) // n
         offsets = sorted(rng.randrange(lo_s, max(lo_s + 1, hi_s)) for _ in range(size))
-        heads: list[dict[str, Any]] = []
-        links: list[dict[str, Any]] = []
-        seen: list[dict[str, Any]] = []
-        deltas: dict[RollupKey, Sums] = {}
+        by_source: dict[int, list[Headline]] = {}
         for offset in offsets:
             hid += 1
             when = start + timedelta(seconds=offset)
@@ -117,23 +112,19 @@ def generate(engine: Engine, config: Config, *, n: int, days: int, seed: int, ba
             compound = None if rng.random() < 0.03 else max(-1.0, min(1.0, round(rng.gauss(0.02, 0.45), 4)))
             src = rng.randrange(20) + 1
             title = f"{rng.choice(WORDS)} {rng.choice(WORDS)} {hid}: {rng.choice(WORDS)} {rng.choice(WORDS)}"
-            heads.append(
-                {"id": hid, "dedupe_key": f"url:https://news.example.com/{hid}", "title_fp": f"fp{hid}",
-                 "title": title, "summary": "", "url": f"https://news.example.com/{hid}", "guid": None,
-                 "publisher": f"Publisher {src}", "author": None, "source_id": src, "published_at": when,
-                 "published_raw": None, "date_flag": "ok", "first_seen_at": when, "language": lang, "tagged": True,
-                 "topics": " ".join(topics), "compound": compound, "pos": None, "neu": None, "neg": None,
-                 "scorer": None if compound is None else "vader", "scorer_version": None, "sightings": 1}
+            by_source.setdefault(src, []).append(
+                Headline(
+                    dedupe_key=f"url:https://news.example.com/{hid}", title_fp=f"fp{hid}", title=title, summary="",
+                    url=f"https://news.example.com/{hid}", guid=None, publisher=f"Publisher {src}", author=None,
+                    published_at=when, published_raw=None, date_flag="ok", language=lang,
+                    topics=[TopicHit(t, 1.0, True) for t in topics],
+                    score=None if compound is None else Score(compound, 0.0, 1.0, 0.0, "vader-finance-en", "bench"),
+                )
             )  # fmt: skip
-            for t in topics:
-                links.append({"headline_id": hid, "topic": t, "published_at": when, "relevance": 1.0, "in_title": True})
-            seen.append({"headline_id": hid, "source_id": src, "seen_at": when})
-            add_headline(deltas, published_at=when, language=lang, topics=topics, compound=compound)
+        # Through the store's own ingest, so the database is the one users' collections build.
         with engine.begin() as conn:
-            conn.execute(insert(_H), heads)
-            conn.execute(insert(_HT), links)
-            conn.execute(insert(_SI), seen)
-            apply_deltas(conn, deltas)
+            for src, items in by_source.items():
+                store_headlines(conn, src, items, now=END)
         if hid % 200_000 == 0 or hid == n:
             print(f"  generated {hid:,} headlines in {time.perf_counter() - t0:,.0f} s", file=sys.stderr, flush=True)
     with engine.begin() as conn:
