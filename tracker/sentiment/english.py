@@ -1,8 +1,9 @@
 """English scorers: plain VADER (the evaluation baseline) and VADER with the finance overlay.
 
-The overlay is data (``lexicons/en_finance.toml``): unigram valences, neutralised words and a phrase pre-pass
-that turns multi-word expressions into single engine tokens. This module must never mutate vaderSentiment's
-module globals, and never reads the labelled evaluation data.
+The overlay is mostly data (``lexicons/en_finance.toml``): unigram valences, neutralised words and a phrase
+pre-pass that turns multi-word expressions into single engine tokens. Its engine adds a few rules for how
+headlines are written (clauses, degree words after the verb, wider negation). This module must never mutate
+vaderSentiment's module globals, and never reads the labelled evaluation data.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import itertools
 import string
 
+from vaderSentiment.vaderSentiment import B_INCR, N_SCALAR, SentiText
+
 from tracker.sentiment.engine import (
+    ENGLISH_NEGATORS,
     MAX_TEXT_CHARS,
     LexiconData,
     PlainEngine,
@@ -97,8 +101,211 @@ class PhrasePass:
         return " ".join(out)
 
 
+# Degree adverbs that follow the verb they grade ("fell sharply", "rose slightly"). VADER only reads boosters
+# placed before a word, and headlines put these after it.
+POST_BOOSTERS = {
+    "sharply": B_INCR,
+    "steeply": B_INCR,
+    "strongly": B_INCR,
+    "significantly": B_INCR,
+    "substantially": B_INCR,
+    "heavily": B_INCR,
+    "dramatically": B_INCR,
+    "considerably": B_INCR,
+    "massively": B_INCR,
+    "slightly": -B_INCR,
+    "marginally": -B_INCR,
+    "modestly": -B_INCR,
+}
+
+# Words that open a subordinate clause giving the reason or the background of the news ("shares fall as
+# costs rise", "profit up despite weak sales"). In a headline the news is the main clause, which comes first.
+SUBORDINATORS = frozenset({"as", "after", "amid", "despite", "although", "though", "while", "whereas"})
+
+
+# Beyond VADER's negations: "unlikely to win" denies the word that follows, and
+# verbs of overcoming turn the trouble that follows into good news ("shrugs off slowdown", "bucks weak
+# markets", "rejects fears", "escapes stress"). Their own VADER values (reject, avoid...) are neutralised in
+# the lexicon, since what they say depends on what they remove, and VADER ignores a negator that has a value.
+HEADLINE_NEGATORS = frozenset(
+    {
+        "unlikely",
+        "shrug",
+        "shrugs",
+        "shrugged",
+        "buck",
+        "bucks",
+        "bucked",
+        "withstand",
+        "withstands",
+        "escape",
+        "escapes",
+        "escaped",
+        "defy",
+        "defies",
+        "defied",
+        "avoid",
+        "avoids",
+        "avoided",
+        "avert",
+        "averts",
+        "averted",
+        "overcome",
+        "overcomes",
+        "rejects",
+        "rejected",
+        "dismisses",
+        "dismissed",
+    }
+)
+
+
+# Words skipped when counting how far back a negation reaches ("not to face", "not been offered").
+NEGATION_FILLERS = frozenset({"to", "be", "been", "being", "a", "an", "the", "have", "has", "had", "is", "are", "was"})
+FAR_NEGATORS = frozenset({"not", "never", "unlikely"})
+
+
+class EnglishEngine(VaderEngine):
+    """The overlay's engine: VADER plus rules for how headlines are written (see docs/sentiment.md).
+
+    Only the English finance scorer uses it; the plain baseline and the French scorer keep VADER's walk.
+    """
+
+    # Weights of the words before and after "but". VADER's own (0.5 and 1.5) come from reviews, where the
+    # verdict follows the "but"; a headline puts its news first ("revenue soars but staff walk out") as often
+    # as after, so both halves count the same.
+    but_before = 1.0
+    but_after = 1.0
+    # Weight of a trailing subordinate clause that pulls against the main clause.
+    subordinate = 0.5
+    post_boosters: dict[str, float] = POST_BOOSTERS
+    clause_words = SUBORDINATORS
+    long_negation = True
+
+    def __init__(self) -> None:
+        super().__init__(negators=ENGLISH_NEGATORS | HEADLINE_NEGATORS)
+        # With even "but" weights only the subordinate rule can change a score.
+        evenly = (self.but_before, self.but_after) == (1.0, 1.0)
+        self.clause_triggers = self.clause_words if evenly else self.clause_words | {"but"}
+
+    def polarity_scores(self, text: str) -> dict[str, float]:
+        if not text.isascii():
+            # VADER's own walk would skip the headline rules: swap emojis for their words as it does, then
+            # take the same path as ASCII text, so a score and its explanation always agree.
+            text = self._emoji_words(text)
+        text = text.strip()
+        senti = SentiText(text)
+        # One lowered copy of the words serves every rule; set tests at C speed spare most headlines the
+        # rules' walks (the explanation trace always runs them, and gets the same result).
+        low = list(map(str.lower, senti.words_and_emoticons))
+        sentiments = self._adjusted(senti, low)
+        if not self.clause_triggers.isdisjoint(low):
+            sentiments = self._clauses(low, sentiments)
+        scores: dict[str, float] = self.score_valence(sentiments, text)
+        return scores
+
+    def _emoji_words(self, text: str) -> str:
+        out: list[str] = []
+        after_space = True
+        for ch in text:
+            desc = self.emojis.get(ch)
+            if desc is None:
+                out.append(ch)
+                after_space = ch == " "
+                continue
+            if not after_space:
+                out.append(" ")
+            out.append(desc)
+            after_space = False
+        return "".join(out)
+
+    def valences(self, senti: SentiText) -> list[float]:
+        return self._adjusted(senti, list(map(str.lower, senti.words_and_emoticons)))
+
+    def _adjusted(self, senti: SentiText, low: list[str]) -> list[float]:
+        sentiments = super().valences(senti)
+        for i, _source, _kind, delta in self._adjust(senti, low, sentiments):
+            sentiments[i] += delta
+        return sentiments
+
+    def adjustments(self, senti: SentiText, sentiments: list[float]) -> list[tuple[int, int, str, float]]:
+        """Changes to VADER's per-word valences: (word, the word that caused it, kind, change).
+
+        Kept apart from the walk so the explanation shows them as what they are.
+        """
+        return self._adjust(senti, list(map(str.lower, senti.words_and_emoticons)), sentiments)
+
+    def _adjust(self, senti: SentiText, low: list[str], sentiments: list[float]) -> list[tuple[int, int, str, float]]:
+        post = not self.post_boosters.keys().isdisjoint(low)
+        # "n't" is part of a word ("isn't"): an apostrophe is rare enough in headlines to test for first.
+        far = self.long_negation and (
+            not FAR_NEGATORS.isdisjoint(low) or ("'" in senti.text and any("n't" in w for w in low))
+        )
+        if not (post or far):
+            return []
+        out: list[tuple[int, int, str, float]] = []
+        negated: dict[int, int] = {}
+        if far:
+            for at, w in enumerate(low):
+                if w in FAR_NEGATORS or "n't" in w:
+                    target = self._far_target(low, sentiments, at)
+                    if target is not None:
+                        negated.setdefault(target, at)
+        for i, value in enumerate(sentiments):
+            if not value:
+                continue
+            by = negated.get(i)
+            if by is not None:
+                out.append((i, by, "negation", value * N_SCALAR - value))
+                value *= N_SCALAR
+            if post and i + 1 < len(low):
+                step = self.post_boosters.get(low[i + 1])
+                if step:
+                    out.append((i, i + 1, "booster", step if value > 0 else -step))
+        return out
+
+    def _far_target(self, low: list[str], sentiments: list[float], j: int) -> int | None:
+        # VADER's window is the three words after a negation; "not to face prosecution", "not been offered
+        # deferred prosecution" are further only through auxiliaries and particles, which are not counted
+        # here. Returns the word VADER missed, if any.
+        content = 0
+        for i in range(j + 1, len(low)):
+            if low[i] in NEGATION_FILLERS:
+                continue
+            if low[i] in self.lexicon:  # the first sentiment word ends the reach, as in VADER
+                if i - j <= 3 or not sentiments[i] or any(self.is_negator(w) for w in low[i - 3 : i]):
+                    return None  # VADER's own window already saw it
+                return i
+            content += 1
+            if content == 3:
+                return None
+        return None
+
+    def _but_check(self, words: list[str], sentiments: list[float]) -> list[float]:
+        return self._clauses(list(map(str.lower, words)), sentiments)
+
+    def _clauses(self, low: list[str], sentiments: list[float]) -> list[float]:
+        end = len(low)
+        if "but" in low:
+            end = low.index("but")
+            if (self.but_before, self.but_after) != (1.0, 1.0):
+                for i in range(len(sentiments)):
+                    sentiments[i] *= self.but_before if i < end else self.but_after if i > end else 1.0
+        if self.subordinate == 1.0:
+            return sentiments
+        clause_words = self.clause_words
+        start = next((i for i in range(1, end) if low[i] in clause_words), end)
+        main = sum(sentiments[:start])
+        # Only a clause that pulls against the main one is damped: when both agree, the reason adds to the
+        # strength of the news.
+        if main and main * sum(sentiments[start + 1 : end]) < 0:
+            weight = self.subordinate
+            sentiments[start + 1 : end] = [v * weight for v in sentiments[start + 1 : end]]
+        return sentiments
+
+
 def build_engine(lex: LexiconData, engine: VaderEngine | None = None) -> VaderEngine:
-    engine = engine or VaderEngine()
+    engine = engine or EnglishEngine()
     for word in lex.neutral:
         engine.lexicon.pop(word, None)
     engine.lexicon.update(lex.words)

@@ -18,7 +18,7 @@ from vaderSentiment.vaderSentiment import C_INCR, SentiText, normalize, scalar_i
 if TYPE_CHECKING:
     from tracker.sentiment.engine import Scorer, Token
 
-KINDS = ("lexicon", "phrase", "negation", "booster", "but", "caps", "punctuation")
+KINDS = ("lexicon", "phrase", "negation", "booster", "but", "clause", "caps", "punctuation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,17 @@ def trace(scorer: Scorer, tokens: list[Token]) -> Explanation:
     lexicon = engine.lexicon
 
     sentiments = engine.valences(senti)
-    before_but = list(sentiments)
+    # The engine's own changes to VADER's walk (a degree word after the verb, a negation further back), when it
+    # makes any: the difference from the plain walk, each shown as the word that caused it.
+    from tracker.sentiment.engine import PlainEngine
+
+    adjust: dict[int, list[tuple[int, str, float]]] = {}
+    plain_walk = sentiments
+    if hasattr(engine, "adjustments"):
+        plain_walk = PlainEngine.valences(engine, senti)
+        for i, j, kind, delta in engine.adjustments(senti, list(plain_walk)):
+            adjust.setdefault(i, []).append((j, kind, delta))
+    before_but = list(plain_walk)
     after_but = engine._but_check(words, list(sentiments))
     scores = engine.score_valence(list(after_but), text)
 
@@ -109,12 +119,18 @@ def trace(scorer: Scorer, tokens: list[Token]) -> Explanation:
             out.append(Contribution(surface, "caps", round(caps, 4), surface))
         for j, s in boosts:
             out.append(Contribution(_surface(tokens[j], words[j]), "booster", round(s, 4), surface))
+        for j, adj_kind, delta in adjust.get(i, ()):
+            out.append(Contribution(_surface(tokens[j], words[j]), adj_kind, round(delta, 4), surface))
         if abs(residual) > 1e-9:
             out.append(Contribution(_surface(tokens[neg], words[neg]), "negation", round(residual, 4), surface))  # type: ignore[index]
-        but_total += after_but[i] - before_but[i]
+        but_total += after_but[i] - before_but[i] - sum(d for _, _, d in adjust.get(i, ()))
     if abs(but_total) > 1e-9:
-        bi = [w.lower() for w in words].index("but")
-        out.append(Contribution(_surface(tokens[bi], words[bi]), "but", round(but_total, 4)))
+        # The "but" rule, or the engine's own clause rule (a damped subordinate clause: "as", "despite"...).
+        clause_words: frozenset[str] = getattr(engine, "clause_words", frozenset())
+        low = [w.lower() for w in words]
+        bi = next((j for j, w in enumerate(low) if w == "but" or (j and w in clause_words)), 0)
+        kind = "but" if low[bi] == "but" else "clause"
+        out.append(Contribution(_surface(tokens[bi], words[bi]), kind, round(but_total, 4)))
     total = float(sum(after_but))
     if total:
         amp = engine._punctuation_emphasis(text)
