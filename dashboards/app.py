@@ -8,7 +8,6 @@ so the pages work offline. The one exception to the CSP is ``/docs`` (Swagger UI
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -18,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
@@ -165,23 +164,11 @@ def create_app(
     def favicon() -> FileResponse:
         return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
 
-    from dashboards import api, pages
+    from dashboards import alerts, api, pages
 
     app.include_router(api.router)
     app.include_router(pages.router)
-    try:
-        alerts_pages: Any = importlib.import_module("dashboards.alerts")
-    except ModuleNotFoundError as exc:
-        if exc.name != "dashboards.alerts":
-            raise
-        alerts_pages = None
-
-        @app.get("/alerts", response_class=HTMLResponse, include_in_schema=False)
-        def alerts_missing(request: Request) -> Response:
-            return _error(request, 404, "alerts: the alerts page is not installed")
-
-    if alerts_pages is not None:
-        app.include_router(alerts_pages.router)
+    app.include_router(alerts.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     return app
 

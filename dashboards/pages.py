@@ -42,11 +42,9 @@ def safe_href(url: str | None) -> str | None:
 
 
 def _explainer() -> Any:
-    """The sentiment router's ``explain``, if that package is installed and has one."""
-    try:
-        from tracker.sentiment import get_router
-    except ImportError:
-        return None
+    """The sentiment router's ``explain`` (None when the scorers cannot be built)."""
+    from tracker.sentiment import get_router
+
     try:
         router_ = get_router()
     except Exception:  # a broken scorer set-up costs the explanations, not the page

@@ -191,11 +191,9 @@ async def _collect(
 
 def run_alerts(engine: Engine, config: Config, *, now: datetime) -> Any:
     """Evaluate alert rules and deliver what is due; never raises."""
-    try:
-        from tracker.alerts.evaluate import evaluate_all
-        from tracker.alerts.notify import deliver_pending
-    except ModuleNotFoundError:
-        return None
+    from tracker.alerts.evaluate import evaluate_all
+    from tracker.alerts.notify import deliver_pending
+
     try:
         report = evaluate_all(engine, config.settings, now=now)
         deliver_pending(engine, config.settings, now=now)

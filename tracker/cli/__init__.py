@@ -9,22 +9,11 @@ import typer
 from tracker.cli.app import UserError, app
 from tracker.config import ConfigError
 
-# Importing the command modules registers their commands.
+# Importing the command modules registers their commands on the shared app.
+from tracker.cli import alerts as _alerts  # noqa: F401  isort: skip
 from tracker.cli import collect as _collect  # noqa: F401  isort: skip
-
-
-def _load_optional_modules() -> None:
-    import importlib
-
-    for name in ("sentiment", "export", "alerts"):
-        try:
-            importlib.import_module(f"tracker.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"tracker.cli.{name}":
-                raise
-
-
-_load_optional_modules()
+from tracker.cli import export as _export  # noqa: F401  isort: skip
+from tracker.cli import sentiment as _sentiment  # noqa: F401  isort: skip
 
 
 def main() -> None:

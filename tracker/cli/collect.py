@@ -134,50 +134,46 @@ def collect(
         raise typer.Exit(1)
 
 
-def _serve_options_check(host: str) -> None:
+def _listen(host: str | None, port: int | None) -> tuple[str, int]:
+    """Where the dashboard listens; refuses (exit 2) a non-loopback address with writes open and no token."""
+    from tracker.alerts.rules import check_write_safety
+
+    settings = state.config.settings
+    host = host or settings.host
     try:
-        from tracker.alerts.rules import check_write_safety
-    except ModuleNotFoundError:
-        return
-    try:
-        check_write_safety(state.config.settings, host)
+        check_write_safety(settings, host)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    return host, settings.port if port is None else port
+
+
+_HOST_OPTION = typer.Option(None, "--host", help="Address to listen on (default: settings.host, 127.0.0.1).")
+_PORT_OPTION = typer.Option(None, "--port", help="Port (default: settings.port, 8000).")
 
 
 @app.command()
-def serve(
-    host: str = typer.Option(None, "--host", help="Address to listen on (default: settings.host, 127.0.0.1)."),
-    port: int = typer.Option(None, "--port", help="Port (default: settings.port, 8000)."),
-) -> None:
+def serve(host: str = _HOST_OPTION, port: int = _PORT_OPTION) -> None:
     """Serve the dashboard alone."""
     from dashboards.server import serve as serve_dashboard
 
-    config = state.config
-    host = host or config.settings.host
-    _serve_options_check(host)
+    host, port = _listen(host, port)
     _setup_logging()
-    serve_dashboard(config, engine=state.engine(), host=host, port=port if port is not None else config.settings.port)
+    serve_dashboard(state.config, engine=state.engine(), host=host, port=port)
 
 
 @app.command()
-def run(
-    host: str = typer.Option(None, "--host", help="Address to listen on (default: settings.host, 127.0.0.1)."),
-    port: int = typer.Option(None, "--port", help="Port (default: settings.port, 8000)."),
-) -> None:
+def run(host: str = _HOST_OPTION, port: int = _PORT_OPTION) -> None:
     """The main job: collect on a schedule and serve the dashboard, in one process."""
     from dashboards.server import serve as serve_dashboard
     from tracker.scheduler import build_scheduler
 
-    config = state.config
-    host = host or config.settings.host
-    _serve_options_check(host)
+    host, port = _listen(host, port)
     _setup_logging()
     engine = state.engine()
-    scheduler = build_scheduler(engine, config)
+    scheduler = build_scheduler(engine, state.config)
     scheduler.start()
     try:
-        serve_dashboard(config, engine=engine, host=host, port=port if port is not None else config.settings.port)
+        serve_dashboard(state.config, engine=engine, host=host, port=port)
     finally:
         scheduler.shutdown(wait=False)
 

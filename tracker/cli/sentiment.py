@@ -88,10 +88,8 @@ def eval_command(
 
 
 def _detect(text: str, hint: str | None) -> str:
-    try:
-        from tracker.language import detect_language
-    except ImportError:  # the language module is optional for this command: assume the hint, else English
-        return hint or "en"
+    from tracker.language import detect_language
+
     return detect_language(text, hint)
 
 

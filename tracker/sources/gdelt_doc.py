@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictStr
 
 from tracker.models import ParseResult, RawItem
-from tracker.sources.hn_algolia import JSONInputError, body_text, load_json
+from tracker.sources.hn_algolia import JSONInputError, body_text, collect_items, load_json
 from tracker.sources.rss import (
     SHORT_MAX,
     TITLE_MAX,
@@ -91,19 +91,6 @@ def parse(body: bytes, content_type: str = "", *, max_items: int = 1000) -> Pars
     articles = data.get("articles", [])
     if not isinstance(articles, list):
         return ParseResult(error="unexpected JSON: 'articles' is not a list")
-    result = ParseResult(warnings=warnings)
-    if len(articles) > max_items:
-        result.warnings.append(f"{len(articles)} articles in the response; kept the first {max_items}")
-        articles = articles[:max_items]
-    for position, raw in enumerate(articles):
-        try:
-            item = _item(_Article.model_validate(raw), position)
-        except ValidationError:
-            item = None
-        if item is None:
-            result.skipped += 1
-        else:
-            result.items.append(item)
-    if result.skipped:
-        result.warnings.append(f"{result.skipped} articles skipped (missing or mistyped fields)")
-    return result
+    return collect_items(
+        articles, _Article, _item, max_items=max_items, noun="articles", result=ParseResult(warnings=warnings)
+    )

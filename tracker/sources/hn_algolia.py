@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -79,6 +80,33 @@ def load_json(text: str, *, strict: bool = True) -> Any:
         raise JSONInputError(f"invalid JSON ({snippet(str(exc), 80)})") from None
 
 
+def collect_items(
+    records: list[Any],
+    model: type[BaseModel],
+    build: Callable[[Any, int], RawItem | None],
+    *,
+    max_items: int,
+    noun: str,
+    result: ParseResult,
+) -> ParseResult:
+    """Validate each JSON record with ``model`` and ``build`` an item: bad records are skipped and counted."""
+    if len(records) > max_items:
+        result.warnings.append(f"{len(records)} {noun} in the response; kept the first {max_items}")
+        records = records[:max_items]
+    for position, raw in enumerate(records):
+        try:
+            item = build(model.model_validate(raw), position)
+        except ValidationError:
+            item = None
+        if item is None:
+            result.skipped += 1
+        else:
+            result.items.append(item)
+    if result.skipped:
+        result.warnings.append(f"{result.skipped} {noun} skipped (missing or mistyped fields)")
+    return result
+
+
 class _Hit(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -145,19 +173,4 @@ def parse(body: bytes, content_type: str = "", *, max_items: int = 1000) -> Pars
     hits = data.get("hits")
     if not isinstance(hits, list):
         return ParseResult(error="unexpected JSON: no 'hits' list")
-    result = ParseResult()
-    if len(hits) > max_items:
-        result.warnings.append(f"{len(hits)} hits in the response; kept the first {max_items}")
-        hits = hits[:max_items]
-    for position, raw in enumerate(hits):
-        try:
-            item = _item(_Hit.model_validate(raw), position)
-        except ValidationError:
-            item = None
-        if item is None:
-            result.skipped += 1
-        else:
-            result.items.append(item)
-    if result.skipped:
-        result.warnings.append(f"{result.skipped} hits skipped (missing or mistyped fields)")
-    return result
+    return collect_items(hits, _Hit, _item, max_items=max_items, noun="hits", result=ParseResult())
