@@ -206,3 +206,42 @@ def test_sync_disables_removed_sources_and_resets_changed_urls(engine):
         rows = {r.name: r for r in conn.execute(select(Source))}
     assert rows["two"].enabled is False
     assert rows["one"].url.endswith("new-feed") and rows["one"].etag is None and rows["one"].consecutive_errors == 0
+
+
+def test_day_rollups_are_the_hours_summed_by_day_after_ingest_and_after_a_partial_rebuild(engine):
+    from tracker.models import RollupDay
+    from tracker.series import Sums
+
+    c = claims(engine)["one"]
+    batch = [headline(i, when=NOW - timedelta(hours=7 * i), compound=[-0.6, 0.2, None][i % 3]) for i in range(30)]
+    ingest.save_fetch(engine, c, batch, now=NOW, status=200, etag=None, last_modified=None)
+
+    def compare() -> None:
+        with engine.connect() as conn:
+            hours = hourly_sums(conn, topic="nvda", start=NOW - timedelta(days=30), end=NOW + timedelta(days=1))
+            days = conn.execute(select(RollupDay).where(RollupDay.topic == "nvda")).all()
+        expected: dict[datetime, Sums] = {}
+        for hour, s in hours:
+            expected.setdefault(hour.replace(hour=0), Sums()).add(s)
+        got = {
+            r.bucket_start: Sums(
+                r.headlines, r.scored, r.sum_compound, r.sum_sq_compound, r.positive, r.negative, r.neutral, r.bubble
+            )
+            for r in days
+        }
+        assert set(got) == set(expected) and len(got) > 5
+        for day, s in expected.items():
+            g = got[day]
+            assert (g.headlines, g.scored, g.positive, g.negative, g.neutral) == (
+                s.headlines,
+                s.scored,
+                s.positive,
+                s.negative,
+                s.neutral,
+            )
+            assert abs(g.sum_compound - s.sum_compound) < 1e-9
+
+    compare()
+    with engine.begin() as conn:
+        rebuild_rollups(conn, since=NOW - timedelta(days=3, hours=5))  # mid-day: that whole day is rebuilt
+    compare()

@@ -27,6 +27,7 @@ from tracker.models import (
     HeadlineRow,
     HeadlineTopic,
     Rollup,
+    RollupDay,
     Sighting,
     Source,
 )
@@ -39,6 +40,7 @@ _HT = HeadlineTopic.__table__  # type: ignore[attr-defined]
 _S = Source.__table__  # type: ignore[attr-defined]
 _SI = Sighting.__table__  # type: ignore[attr-defined]
 _R = Rollup.__table__  # type: ignore[attr-defined]
+_RD = RollupDay.__table__  # type: ignore[attr-defined]
 _SUM_FIELDS = ("headlines", "scored", "sum_compound", "sum_sq_compound", "positive", "negative", "neutral", "bubble")
 _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 
@@ -157,13 +159,13 @@ def _source_sums(
     return [(_as_utc(row[0]), Sums(*(0 if v is None else v for v in row[1:]))) for row in conn.execute(stmt)]
 
 
-def _grain_expr(conn: Connection, grain: str) -> Any:
-    """The rollup hour (or its UTC day) as something cheap to read back: text on SQLite, a timestamp on PG."""
+def _hour_text_expr(conn: Connection) -> Any:
+    """The rollup hour as something cheap to read back: text on SQLite, a timestamp on PostgreSQL."""
     if conn.dialect.name == "postgresql":
-        return _R.c.bucket_start if grain == "hour" else func.date_trunc("day", _R.c.bucket_start, "UTC")
-    # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff': a prefix is the hour or the day, and skips the type's
-    # per-row conversion (a year of hours is 8,760 rows per topic).
-    return func.substr(_R.c.bucket_start, 1, 19 if grain == "hour" else 10)
+        return _R.c.bucket_start
+    # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff': the prefix skips the type's per-row conversion (a year
+    # of hours is 8,760 rows per topic).
+    return func.substr(_R.c.bucket_start, 1, 19)
 
 
 def _parse_grain(value: Any) -> datetime:
@@ -192,13 +194,20 @@ def rollup_sums(
     by_topic: dict[str, list[tuple[datetime, Sums]]] = {t: [] for t in topics}
     if not topics:
         return by_topic
-    when = _grain_expr(conn, grain).label("g")
-    cols = [func.sum(getattr(_R.c, f)) for f in _SUM_FIELDS]
-    topic_cond = _R.c.topic == topics[0] if len(topics) == 1 else _R.c.topic.in_(list(topics))
-    conds = [topic_cond, _R.c.bucket_start >= start, _R.c.bucket_start < end]
+    # Days come from the day table (24 times fewer rows than the hours); hours from the hour table.
+    table = _RD if grain == "day" else _R
+    when = (table.c.bucket_start if grain == "day" else _hour_text_expr(conn)).label("g")
+    cols = [func.sum(getattr(table.c, f)) for f in _SUM_FIELDS]
+    topic_cond = table.c.topic == topics[0] if len(topics) == 1 else table.c.topic.in_(list(topics))
+    conds = [topic_cond, table.c.bucket_start >= start, table.c.bucket_start < end]
     if language is not None:
-        conds.append(_R.c.language == language)
-    stmt = select(_R.c.topic, when, *cols).where(and_(*conds)).group_by(_R.c.topic, when).order_by(_R.c.topic, when)
+        conds.append(table.c.language == language)
+    stmt = (
+        select(table.c.topic, when, *cols)
+        .where(and_(*conds))
+        .group_by(table.c.topic, when)
+        .order_by(table.c.topic, when)
+    )
     for row in conn.execute(stmt):
         by_topic[row[0]].append((_parse_grain(row[1]), Sums(*(0 if v is None else v for v in row[2:]))))
     return by_topic

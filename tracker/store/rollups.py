@@ -1,8 +1,9 @@
-"""Hourly rollups: sums per (topic, hour, language), kept up to date at ingest.
+"""Rollups: sums per (topic, hour, language) and per (topic, UTC day, language), kept up to date at ingest.
 
 A chart or an alert reads these sums instead of scanning headlines. ``topic = 'all'`` sums every tagged
 headline once. Ingest adds deltas with additive upserts (``n = n + excluded.n``), which stay right when
-two collectors write at once; ``rebuild_rollups`` recomputes them from the headlines (after a rescore).
+two collectors write at once; the day table gets the same deltas summed by day. ``rebuild_rollups``
+recomputes both from the headlines (after a rescore).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, select
 
-from tracker.models import ALL_TOPIC, BUBBLE_TOPIC, NEGATIVE_AT, POSITIVE_AT, HeadlineRow, Rollup
+from tracker.models import ALL_TOPIC, BUBBLE_TOPIC, NEGATIVE_AT, POSITIVE_AT, HeadlineRow, Rollup, RollupDay
 from tracker.series import Sums, bucket_floor
 
 RollupKey = tuple[str, datetime, str]  # topic, hour start, language
 _SUM_FIELDS = ("headlines", "scored", "sum_compound", "sum_sq_compound", "positive", "negative", "neutral", "bubble")
 _T = Rollup.__table__  # type: ignore[attr-defined]
+_TD = RollupDay.__table__  # type: ignore[attr-defined]
 _H = HeadlineRow.__table__  # type: ignore[attr-defined]
 
 
@@ -60,33 +62,52 @@ def sqlite_time(when: datetime) -> str:
     return when.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-_SQLITE_UPSERT = (
-    f"INSERT INTO rollups (topic, bucket_start, language, {', '.join(_SUM_FIELDS)}) "
-    f"VALUES (?, ?, ?, {', '.join('?' * len(_SUM_FIELDS))}) "
-    "ON CONFLICT (topic, bucket_start, language) DO UPDATE SET "
-    + ", ".join(f"{f} = {f} + excluded.{f}" for f in _SUM_FIELDS)
-)
+def _sqlite_upsert(table: str) -> str:
+    return (
+        f"INSERT INTO {table} (topic, bucket_start, language, {', '.join(_SUM_FIELDS)}) "
+        f"VALUES (?, ?, ?, {', '.join('?' * len(_SUM_FIELDS))}) "
+        "ON CONFLICT (topic, bucket_start, language) DO UPDATE SET "
+        + ", ".join(f"{f} = {f} + excluded.{f}" for f in _SUM_FIELDS)
+    )
 
 
-_PG_UPSERT = (
-    f"INSERT INTO rollups (topic, bucket_start, language, {', '.join(_SUM_FIELDS)}) "
-    "SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], "
-    + ", ".join("%s::float8[]" if f.startswith("sum_") else "%s::int[]" for f in _SUM_FIELDS)
-    + ") ON CONFLICT (topic, bucket_start, language) DO UPDATE SET "
-    + ", ".join(f"{f} = rollups.{f} + excluded.{f}" for f in _SUM_FIELDS)
-)
+def _pg_upsert(table: str) -> str:
+    return (
+        f"INSERT INTO {table} (topic, bucket_start, language, {', '.join(_SUM_FIELDS)}) "
+        "SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], "
+        + ", ".join("%s::float8[]" if f.startswith("sum_") else "%s::int[]" for f in _SUM_FIELDS)
+        + ") ON CONFLICT (topic, bucket_start, language) DO UPDATE SET "
+        + ", ".join(f"{f} = {table}.{f} + excluded.{f}" for f in _SUM_FIELDS)
+    )
 
 
-def apply_deltas(conn: Connection, deltas: dict[RollupKey, Sums]) -> None:
-    """Add ``deltas`` to the rollup table inside the caller's transaction."""
-    if not deltas:
-        return
+_UPSERTS = {
+    ("sqlite", "rollups"): _sqlite_upsert("rollups"),
+    ("sqlite", "rollups_daily"): _sqlite_upsert("rollups_daily"),
+    ("postgresql", "rollups"): _pg_upsert("rollups"),
+    ("postgresql", "rollups_daily"): _pg_upsert("rollups_daily"),
+}
+
+
+def by_day(deltas: dict[RollupKey, Sums]) -> dict[RollupKey, Sums]:
+    """Hourly deltas summed by UTC day (hour keys are UTC bucket starts)."""
+    days: dict[RollupKey, Sums] = {}
+    for (topic, hour, language), s in deltas.items():
+        key = (topic, hour.replace(hour=0), language)
+        acc = days.get(key)
+        if acc is None:
+            acc = days[key] = Sums()
+        acc.add(s)
+    return days
+
+
+def _upsert(conn: Connection, table: str, deltas: dict[RollupKey, Sums]) -> None:
     ordered = sorted(deltas.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2]))
+    sql = _UPSERTS[(conn.dialect.name, table)]
     if conn.dialect.name == "sqlite":
         # Straight to the driver: SQLAlchemy's per-parameter processing cost more than the upsert itself.
         conn.exec_driver_sql(
-            _SQLITE_UPSERT,
-            [(t, sqlite_time(h), lang, *(getattr(s, f) for f in _SUM_FIELDS)) for (t, h, lang), s in ordered],
+            sql, [(t, sqlite_time(h), lang, *(getattr(s, f) for f in _SUM_FIELDS)) for (t, h, lang), s in ordered]
         )
         return
     # PostgreSQL: one statement over column arrays (executemany went row by row through psycopg).
@@ -94,18 +115,26 @@ def apply_deltas(conn: Connection, deltas: dict[RollupKey, Sums]) -> None:
     for (t, h, lang), s in ordered:
         for col, value in zip(columns, (t, h, lang, *(getattr(s, f) for f in _SUM_FIELDS)), strict=True):
             col.append(value)
-    conn.exec_driver_sql(_PG_UPSERT, tuple(columns))
+    conn.exec_driver_sql(sql, tuple(columns))
+
+
+def apply_deltas(conn: Connection, deltas: dict[RollupKey, Sums]) -> None:
+    """Add hourly ``deltas`` to the hour and day tables inside the caller's transaction."""
+    if not deltas:
+        return
+    _upsert(conn, "rollups", deltas)
+    _upsert(conn, "rollups_daily", by_day(deltas))
 
 
 def rebuild_rollups(conn: Connection, *, since: datetime | None = None) -> None:
-    """Recompute the rollups of every hour from ``since`` (all hours when None) from the headlines."""
-    start = bucket_floor(since, "hour") if since is not None else None
-    delete_stmt = delete(_T)
+    """Recompute the rollups from the day holding ``since`` (everything when None) from the headlines."""
+    # From the start of the day, so the day table's first day is rebuilt whole.
+    start = bucket_floor(since, "day") if since is not None else None
     query = select(_H.c.published_at, _H.c.language, _H.c.topics, _H.c.compound).where(_H.c.tagged.is_(True))
     if start is not None:
-        delete_stmt = delete_stmt.where(_T.c.bucket_start >= start)
         query = query.where(_H.c.published_at >= start)
-    conn.execute(delete_stmt)
+    for table in (_T, _TD):
+        conn.execute(delete(table) if start is None else delete(table).where(table.c.bucket_start >= start))
     deltas: dict[RollupKey, Sums] = {}
     for published_at, language, topics, compound in conn.execute(query.execution_options(yield_per=20000)):
         add_headline(deltas, published_at=published_at, language=language, topics=topics.split(), compound=compound)
