@@ -200,8 +200,15 @@ class HeadlineTopic(SQLModel, table=True):
 
 
 class RollupSums(SQLModel):
-    """The additive sums of one bucket (``tracker.series.Sums``), shared by the hourly and daily tables."""
+    """A rollup row: the key (topic, bucket, language) and the additive sums of ``tracker.series.Sums``.
 
+    Shared by the hourly and daily tables. The key columns come first: SQLite 3.40's integrity_check wrongly
+    reports NULLs in a WITHOUT ROWID table whose other columns precede its primary key.
+    """
+
+    topic: str = Field(primary_key=True)
+    bucket_start: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    language: str = Field(primary_key=True)
     headlines: int = 0
     scored: int = 0
     sum_compound: float = 0.0
@@ -223,10 +230,6 @@ class Rollup(RollupSums, table=True):
     # (measured on the bare range-and-sum query over 2 M headlines: 27 -> 16 ms).
     __table_args__ = {"sqlite_with_rowid": False}
 
-    topic: str = Field(primary_key=True)
-    bucket_start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
-    language: str = Field(primary_key=True)
-
 
 class RollupDay(RollupSums, table=True):
     """The same sums per UTC day, kept beside the hours at ingest: day and week charts read 24 times fewer rows
@@ -234,10 +237,6 @@ class RollupDay(RollupSums, table=True):
 
     __tablename__ = "rollups_daily"
     __table_args__ = {"sqlite_with_rowid": False}
-
-    topic: str = Field(primary_key=True)
-    bucket_start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
-    language: str = Field(primary_key=True)
 
 
 class AlertRule(SQLModel, table=True):
