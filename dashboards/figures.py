@@ -98,60 +98,72 @@ def _volume(xs: list[str], points: Sequence[Point], axis: str) -> dict[str, Any]
     }
 
 
-def index_figure(points: Sequence[Point], *, title: str = "AI Bubble Index", validate: bool = True) -> go.Figure:
-    """The index (0-100, higher = souring) with its band, and the headline volume as bars underneath."""
+def _line_over_volume(
+    points: Sequence[Point],
+    *,
+    title: str,
+    values: list[float | None],
+    band: tuple[list[float | None], list[float | None], str, str],
+    line: tuple[str, str, str],
+    yaxis: dict[str, Any],
+    height: int,
+    validate: bool,
+) -> go.Figure:
+    """A line with its band above, the headline volume as bars below: the index and tone charts."""
     xs = _xs(points)
+    low, high, band_colour, band_name = band
+    name, colour, hover = line
     data = [
-        *_band(xs, [p.index_low for p in points], [p.index_high for p in points], BAND_COLOUR, "band (95 %)"),
+        *_band(xs, low, high, band_colour, band_name),
         {
             "type": "scatter",
             "x": xs,
-            "y": [p.index for p in points],
+            "y": values,
             "mode": "lines+markers",
-            "name": "index",
-            "line": {"color": INDEX_COLOUR, "width": 2},
+            "name": name,
+            "line": {"color": colour, "width": 2},
             "marker": {"size": 4},
             "connectgaps": False,
-            "hovertemplate": "index %{y:.1f}<extra></extra>",
+            "hovertemplate": hover,
         },
         _volume(xs, points, "y2"),
     ]
     layout = _base_layout(
         title={"text": escape_text(title), "x": 0, "font": {"size": 14}},
-        height=420,
-        yaxis={"domain": [0.32, 1.0], "range": [0, 100], "title": {"text": "index"}, "gridcolor": "#eee"},
+        height=height,
+        yaxis={"domain": [0.32, 1.0], "gridcolor": "#eee", **yaxis},
         yaxis2={"domain": [0.0, 0.24], "title": {"text": "headlines"}, "gridcolor": "#eee", "rangemode": "tozero"},
         xaxis={"anchor": "y2", "gridcolor": "#eee"},
     )
     return go.Figure(data=data, layout=layout, _validate=validate)
+
+
+def index_figure(points: Sequence[Point], *, title: str = "AI Bubble Index", validate: bool = True) -> go.Figure:
+    """The index (0-100, higher = souring) with its band, and the headline volume as bars underneath."""
+    return _line_over_volume(
+        points,
+        title=title,
+        values=[p.index for p in points],
+        band=([p.index_low for p in points], [p.index_high for p in points], BAND_COLOUR, "band (95 %)"),
+        line=("index", INDEX_COLOUR, "index %{y:.1f}<extra></extra>"),
+        yaxis={"range": [0, 100], "title": {"text": "index"}},
+        height=420,
+        validate=validate,
+    )
 
 
 def tone_figure(points: Sequence[Point], *, title: str = "Tone", validate: bool = True) -> go.Figure:
     """Mean compound with its 95 % interval, and volume bars: one topic's page."""
-    xs = _xs(points)
-    data = [
-        *_band(xs, [p.ci_low for p in points], [p.ci_high for p in points], TONE_BAND, "95 % interval"),
-        {
-            "type": "scatter",
-            "x": xs,
-            "y": [p.mean_sentiment for p in points],
-            "mode": "lines+markers",
-            "name": "mean sentiment",
-            "line": {"color": TONE_COLOUR, "width": 2},
-            "marker": {"size": 4},
-            "connectgaps": False,
-            "hovertemplate": "mean %{y:.3f}<extra></extra>",
-        },
-        _volume(xs, points, "y2"),
-    ]
-    layout = _base_layout(
-        title={"text": escape_text(title), "x": 0, "font": {"size": 14}},
+    return _line_over_volume(
+        points,
+        title=title,
+        values=[p.mean_sentiment for p in points],
+        band=([p.ci_low for p in points], [p.ci_high for p in points], TONE_BAND, "95 % interval"),
+        line=("mean sentiment", TONE_COLOUR, "mean %{y:.3f}<extra></extra>"),
+        yaxis={"range": [-1, 1], "title": {"text": "compound"}},
         height=380,
-        yaxis={"domain": [0.32, 1.0], "range": [-1, 1], "title": {"text": "compound"}, "gridcolor": "#eee"},
-        yaxis2={"domain": [0.0, 0.24], "title": {"text": "headlines"}, "gridcolor": "#eee", "rangemode": "tozero"},
-        xaxis={"anchor": "y2", "gridcolor": "#eee"},
+        validate=validate,
     )
-    return go.Figure(data=data, layout=layout, _validate=validate)
 
 
 def bubble_share_figure(

@@ -50,6 +50,9 @@ class Sums:
         self.bubble += other.bubble
 
 
+SUM_FIELDS: tuple[str, ...] = tuple(Sums.__dataclass_fields__)
+
+
 @dataclass(slots=True)
 class Point:
     bucket_start: datetime

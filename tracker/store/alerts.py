@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, Connection, and_, bindparam, cast, delete, fu
 from tracker.alerts.rules import Rule, RuleState
 from tracker.durations import format_duration
 from tracker.models import ALL_TOPIC, AlertEvent, AlertRule, HeadlineRow, HeadlineTopic, Notification, Rollup
+from tracker.series import SUM_FIELDS
 
 _R = AlertRule.__table__  # type: ignore[attr-defined]
 _E = AlertEvent.__table__  # type: ignore[attr-defined]
@@ -24,7 +25,6 @@ _N = Notification.__table__  # type: ignore[attr-defined]
 _T = Rollup.__table__  # type: ignore[attr-defined]
 _H = HeadlineRow.__table__  # type: ignore[attr-defined]
 _HT = HeadlineTopic.__table__  # type: ignore[attr-defined]
-_SUM_FIELDS = ("headlines", "scored", "sum_compound", "sum_sq_compound", "positive", "negative", "neutral", "bubble")
 _STATE_COLUMNS = (
     "state",
     "state_since",
@@ -310,7 +310,7 @@ def topic_hour_rows(
     else:
         epoch = cast(func.extract("epoch", _T.c.bucket_start), BigInteger)
     hour = (epoch / 3600).label("hour")
-    cols = [func.sum(getattr(_T.c, f)) for f in _SUM_FIELDS]
+    cols = [func.sum(getattr(_T.c, f)) for f in SUM_FIELDS]
     stmt = (
         select(_T.c.topic, hour, *cols)
         .where(and_(_T.c.topic.in_(wanted), _T.c.bucket_start >= start, _T.c.bucket_start < end))

@@ -31,7 +31,7 @@ from tracker.models import (
     Sighting,
     Source,
 )
-from tracker.series import Bucket, Point, Sums, bucket_floor, bucket_starts, build_series
+from tracker.series import SUM_FIELDS, Bucket, Point, Sums, bucket_floor, bucket_starts, build_series
 from tracker.store.engine import read_connection
 from tracker.store.rollups import hourly_sums
 
@@ -41,7 +41,6 @@ _S = Source.__table__  # type: ignore[attr-defined]
 _SI = Sighting.__table__  # type: ignore[attr-defined]
 _R = Rollup.__table__  # type: ignore[attr-defined]
 _RD = RollupDay.__table__  # type: ignore[attr-defined]
-_SUM_FIELDS = ("headlines", "scored", "sum_compound", "sum_sq_compound", "positive", "negative", "neutral", "bubble")
 _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 
 ORDERS = ("newest", "positive", "negative")
@@ -197,7 +196,7 @@ def rollup_sums(
     # Days come from the day table (24 times fewer rows than the hours); hours from the hour table.
     table = _RD if grain == "day" else _R
     when = (table.c.bucket_start if grain == "day" else _hour_text_expr(conn)).label("g")
-    cols = [func.sum(getattr(table.c, f)) for f in _SUM_FIELDS]
+    cols = [func.sum(getattr(table.c, f)) for f in SUM_FIELDS]
     topic_cond = table.c.topic == topics[0] if len(topics) == 1 else table.c.topic.in_(list(topics))
     conds = [topic_cond, table.c.bucket_start >= start, table.c.bucket_start < end]
     if language is not None:
@@ -282,6 +281,22 @@ def _order_by(order: str) -> tuple[list[Any], list[ColumnElement[bool]]]:
     raise ValueError(f"order must be one of {', '.join(ORDERS)}")
 
 
+def _headline_columns() -> tuple[Any, ...]:
+    """The columns of a headline as the API, the pages and ``tracker headlines`` show it (see ``_headline_dict``)."""
+    return (
+        _H.c.id, _H.c.title, _H.c.url, _S.c.name, _H.c.publisher, _H.c.published_at, _H.c.date_flag,
+        _H.c.language, _H.c.compound, _H.c.scorer, _H.c.topics, _H.c.summary,
+    )  # fmt: skip
+
+
+def _headline_dict(r: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "id": r[0], "title": r[1], "url": r[2], "source": r[3], "publisher": r[4], "published_at": r[5],
+        "date_inferred": r[6] != "ok", "date_flag": r[6], "language": r[7], "compound": r[8], "scorer": r[9],
+        "topics": r[10].split(), "summary": r[11],
+    }  # fmt: skip
+
+
 def headlines(
     engine: Engine,
     *,
@@ -299,20 +314,7 @@ def headlines(
     with read_connection(engine) as conn:
         from_, conds = _headline_filter(conn, topic=topic, start=start, end=end, language=language, source=source)
         stmt = (
-            select(
-                _H.c.id,
-                _H.c.title,
-                _H.c.url,
-                _S.c.name,
-                _H.c.publisher,
-                _H.c.published_at,
-                _H.c.date_flag,
-                _H.c.language,
-                _H.c.compound,
-                _H.c.scorer,
-                _H.c.topics,
-                _H.c.summary,
-            )
+            select(*_headline_columns())
             .select_from(from_.join(_S, _S.c.id == _H.c.source_id))
             .where(and_(true(), *conds, *extra))
             .order_by(*ordering)
@@ -320,47 +322,23 @@ def headlines(
             .offset(offset)
         )
         rows = conn.execute(stmt).all()
-    return [
-        {
-            "id": r[0],
-            "title": r[1],
-            "url": r[2],
-            "source": r[3],
-            "publisher": r[4],
-            "published_at": r[5],
-            "date_inferred": r[6] != "ok",
-            "date_flag": r[6],
-            "language": r[7],
-            "compound": r[8],
-            "scorer": r[9],
-            "topics": r[10].split(),
-            "summary": r[11],
-        }
-        for r in rows
-    ]
+    return [_headline_dict(r) for r in rows]
 
 
 def headline(engine: Engine, headline_id: int) -> dict[str, Any] | None:
     """One headline with its full score and sighting count, or None."""
+    extra = (_H.c.pos, _H.c.neu, _H.c.neg, _H.c.scorer_version, _H.c.sightings, _H.c.first_seen_at)
     with read_connection(engine) as conn:
         stmt = (
-            select(
-                _H.c.id, _H.c.title, _H.c.url, _S.c.name, _H.c.publisher, _H.c.published_at, _H.c.date_flag,
-                _H.c.language, _H.c.compound, _H.c.scorer, _H.c.topics, _H.c.summary, _H.c.pos, _H.c.neu, _H.c.neg,
-                _H.c.scorer_version, _H.c.sightings, _H.c.first_seen_at,
-            )
+            select(*_headline_columns(), *extra)
             .select_from(_H.join(_S, _S.c.id == _H.c.source_id))
             .where(_H.c.id == headline_id)
-        )  # fmt: skip
+        )
         r = conn.execute(stmt).first()
     if r is None:
         return None
-    return {
-        "id": r[0], "title": r[1], "url": r[2], "source": r[3], "publisher": r[4], "published_at": r[5],
-        "date_inferred": r[6] != "ok", "date_flag": r[6], "language": r[7], "compound": r[8], "scorer": r[9],
-        "topics": r[10].split(), "summary": r[11], "pos": r[12], "neu": r[13], "neg": r[14],
-        "scorer_version": r[15], "sightings": r[16], "first_seen_at": r[17],
-    }  # fmt: skip
+    base = len(_headline_columns())
+    return {**_headline_dict(r), **{c.name: r[base + i] for i, c in enumerate(extra)}}
 
 
 def count_headlines(

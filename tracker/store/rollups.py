@@ -15,10 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, select
 
 from tracker.models import ALL_TOPIC, BUBBLE_TOPIC, NEGATIVE_AT, POSITIVE_AT, HeadlineRow, Rollup, RollupDay
-from tracker.series import Sums, bucket_floor
+from tracker.series import SUM_FIELDS, Sums, bucket_floor
 
 RollupKey = tuple[str, datetime, str]  # topic, hour start, language
-_SUM_FIELDS = ("headlines", "scored", "sum_compound", "sum_sq_compound", "positive", "negative", "neutral", "bubble")
 _T = Rollup.__table__  # type: ignore[attr-defined]
 _TD = RollupDay.__table__  # type: ignore[attr-defined]
 _H = HeadlineRow.__table__  # type: ignore[attr-defined]
@@ -64,20 +63,20 @@ def sqlite_time(when: datetime) -> str:
 
 def _sqlite_upsert(table: str) -> str:
     return (
-        f"INSERT INTO {table} (topic, bucket_start, language, {', '.join(_SUM_FIELDS)}) "
-        f"VALUES (?, ?, ?, {', '.join('?' * len(_SUM_FIELDS))}) "
+        f"INSERT INTO {table} (topic, bucket_start, language, {', '.join(SUM_FIELDS)}) "
+        f"VALUES (?, ?, ?, {', '.join('?' * len(SUM_FIELDS))}) "
         "ON CONFLICT (topic, bucket_start, language) DO UPDATE SET "
-        + ", ".join(f"{f} = {f} + excluded.{f}" for f in _SUM_FIELDS)
+        + ", ".join(f"{f} = {f} + excluded.{f}" for f in SUM_FIELDS)
     )
 
 
 def _pg_upsert(table: str) -> str:
     return (
-        f"INSERT INTO {table} (topic, bucket_start, language, {', '.join(_SUM_FIELDS)}) "
+        f"INSERT INTO {table} (topic, bucket_start, language, {', '.join(SUM_FIELDS)}) "
         "SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], "
-        + ", ".join("%s::float8[]" if f.startswith("sum_") else "%s::int[]" for f in _SUM_FIELDS)
+        + ", ".join("%s::float8[]" if f.startswith("sum_") else "%s::int[]" for f in SUM_FIELDS)
         + ") ON CONFLICT (topic, bucket_start, language) DO UPDATE SET "
-        + ", ".join(f"{f} = {table}.{f} + excluded.{f}" for f in _SUM_FIELDS)
+        + ", ".join(f"{f} = {table}.{f} + excluded.{f}" for f in SUM_FIELDS)
     )
 
 
@@ -107,13 +106,13 @@ def _upsert(conn: Connection, table: str, deltas: dict[RollupKey, Sums]) -> None
     if conn.dialect.name == "sqlite":
         # Straight to the driver: SQLAlchemy's per-parameter processing cost more than the upsert itself.
         conn.exec_driver_sql(
-            sql, [(t, sqlite_time(h), lang, *(getattr(s, f) for f in _SUM_FIELDS)) for (t, h, lang), s in ordered]
+            sql, [(t, sqlite_time(h), lang, *(getattr(s, f) for f in SUM_FIELDS)) for (t, h, lang), s in ordered]
         )
         return
     # PostgreSQL: one statement over column arrays (executemany went row by row through psycopg).
-    columns: list[list[Any]] = [[], [], [], *([] for _ in _SUM_FIELDS)]
+    columns: list[list[Any]] = [[], [], [], *([] for _ in SUM_FIELDS)]
     for (t, h, lang), s in ordered:
-        for col, value in zip(columns, (t, h, lang, *(getattr(s, f) for f in _SUM_FIELDS)), strict=True):
+        for col, value in zip(columns, (t, h, lang, *(getattr(s, f) for f in SUM_FIELDS)), strict=True):
             col.append(value)
     conn.exec_driver_sql(sql, tuple(columns))
 
@@ -153,7 +152,7 @@ def hourly_sums(
     languages: Iterable[str] | None = None,
 ) -> list[tuple[datetime, Sums]]:
     """(hour, sums) for one topic in [start, end), languages added together (or only those given)."""
-    cols = [func.sum(getattr(_T.c, f)) for f in _SUM_FIELDS]
+    cols = [func.sum(getattr(_T.c, f)) for f in SUM_FIELDS]
     cond = [_T.c.topic == topic, _T.c.bucket_start >= start, _T.c.bucket_start < end]
     langs = list(languages) if languages is not None else None
     if langs is not None:
