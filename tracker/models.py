@@ -148,7 +148,11 @@ class Source(SQLModel, table=True):
 
 class HeadlineRow(SQLModel, table=True):
     __tablename__ = "headlines"
-    __table_args__ = (Index("ix_headlines_fp_published", "title_fp", "published_at"),)
+    __table_args__ = (
+        Index("ix_headlines_fp_published", "title_fp", "published_at"),
+        # The most positive / negative headlines of a window start from the best-scored overall (queries.headlines).
+        Index("ix_headlines_compound_published", "compound", "published_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(sa_column=Column(Text, unique=True, nullable=False))

@@ -1,6 +1,7 @@
 """Database engines: SQLite (WAL, busy timeout, write lock taken up front) or PostgreSQL, by URL.
 
-The schema is created on first use: ``open_engine`` runs ``create_all``, which only adds what is missing.
+The schema is created on first use: ``open_engine`` adds the tables and indexes that are missing (nothing is
+altered or dropped).
 """
 
 from __future__ import annotations
@@ -62,9 +63,21 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
     if create:
-        SQLModel.metadata.create_all(engine)
+        _create_schema(engine)
     _engines[url] = engine
     return engine
+
+
+def _create_schema(engine: Engine) -> None:
+    """Tables that are missing, then indexes that are missing (``create_all`` skips those of existing tables).
+
+    An index added in a later release is built once, when an existing database is first opened by it.
+    """
+    SQLModel.metadata.create_all(engine)
+    with engine.begin() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
 
 def read_connection(engine: Engine) -> Any:
