@@ -211,7 +211,7 @@ t = time.perf_counter(); rows = 0; size = 0
 if mode == "direct":
     def counted():
         global rows
-        for b in queries.iter_headline_rows(engine, topic="all", start=start, end=end):
+        for b in queries.iter_headline_lines(engine, topic="all", start=start, end=end):
             rows += len(b)
             yield b
     with open("/dev/null", "w", encoding="utf-8") as out:

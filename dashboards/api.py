@@ -266,7 +266,7 @@ def export_headlines(
     f = read_filters(
         c, topics=[topic], range_=range, start=start, end=end, bucket=bucket, language=language, source=source
     )
-    rows = queries.iter_headline_rows(
+    rows = queries.iter_headline_lines(
         c.engine(), topic=f.topics[0], start=f.start, end=f.end, language=f.language, source=f.source
     )
     return _csv_response(iter_headlines_csv(rows), f"headlines-{f.topics[0]}-{_stamp(f)}.csv")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import math
+import random
 from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from factories import add_items, sample_items
+from factories import Item, add_items, at, sample_items
+from sqlalchemy import Text, literal, select
 
 from tracker.export import (
     HEADLINE_COLUMNS,
@@ -18,6 +20,7 @@ from tracker.export import (
     iter_series_csv,
     iter_series_csv_many,
     safe_cell,
+    sql_text_cell,
     write_series_csv,
 )
 from tracker.series import Sums, build_series
@@ -52,42 +55,51 @@ def test_iso_z_refuses_naive_times():
         iso_z(datetime(2026, 1, 1))
 
 
-def _rows() -> list[tuple]:
+def _hostile_items() -> list[Item]:
     return [
-        (
-            "2026-11-30T12:00:00Z",
-            "feed",
-            "Pub, Inc.",
-            'He said "sell"\nnow',
-            "https://e.com/?a=1,2",
-            "en",
-            -0.5423,
-            "nvda",
-        ),
-        ("2026-11-30T11:00:00Z", "feed", None, '=HYPERLINK("http://evil")', None, "fr", None, "ai_bubble capex"),
-        ("2026-11-30T10:00:00Z", "feed", "Ünïcødé", "-2+3", "https://e.com/b", "de", math.nan, ""),
+        Item('He said "sell"\nnow', at(30, 12), ("nvda",), -0.5423, url="https://e.com/?a=1,2", publisher="Pub, Inc."),
+        Item('=HYPERLINK("http://evil")', at(30, 11), ("ai_bubble", "capex"), None, language="fr", publisher=None),
+        Item("-2+3", at(30, 10), ("amd",), 1.0, url="https://e.com/b", publisher="Ünïcødé", language="de"),
     ]
 
 
-def test_headlines_csv_reads_back_with_pandas():
-    text = "".join(iter_headlines_csv([_rows()[:2], _rows()[2:]]))
+def test_headlines_csv_reads_back_with_pandas(engine):
+    add_items(engine, _hostile_items())
+    text = "".join(iter_headlines_csv(queries.iter_headline_lines(engine, topic="all")))
     assert text.startswith(",".join(HEADLINE_COLUMNS) + "\r\n")
     df = pd.read_csv(io.StringIO(text), keep_default_na=True)
     assert list(df.columns) == list(HEADLINE_COLUMNS)
     assert df["compound"].dtype == float
-    assert df["compound"].iloc[0] == -0.5423
-    assert math.isnan(df["compound"].iloc[1]) and math.isnan(df["compound"].iloc[2])
-    assert df["title"].iloc[0] == 'He said "sell"\nnow'
-    assert df["title"].iloc[1] == '\'=HYPERLINK("http://evil")'
-    assert df["title"].iloc[2] == "'-2+3"
-    assert df["publisher"].iloc[2] == "Ünïcødé"
+    assert df["compound"].tolist()[0] == -0.5423 and df["compound"].tolist()[2] == 1.0
+    assert math.isnan(df["compound"].iloc[1])
+    assert df["title"].tolist() == ['He said "sell"\nnow', '\'=HYPERLINK("http://evil")', "'-2+3"]
+    assert df["publisher"].iloc[0] == "Pub, Inc." and df["publisher"].iloc[2] == "Ünïcødé"
+    assert math.isnan(df["publisher"].iloc[1])
     assert df["url"].iloc[0] == "https://e.com/?a=1,2"
+    assert df["topics"].tolist() == ["nvda", "ai_bubble capex", "amd"]
+    assert df["language"].tolist() == ["en", "fr", "de"]
     times = pd.to_datetime(df["published_at"], utc=True)
     assert times.iloc[0] == pd.Timestamp("2026-11-30T12:00:00Z")
+    assert df["published_at"].iloc[0] == "2026-11-30T12:00:00Z"
 
 
 def test_empty_export_still_has_its_header():
     assert "".join(iter_headlines_csv([])) == ",".join(HEADLINE_COLUMNS) + "\r\n"
+
+
+def test_cells_the_database_writes_are_neutralised_like_python_ones(engine):
+    # The headline export quotes and neutralises cells in SQL; the series export in Python. Same rule.
+    rng = random.Random(11)
+    alphabet = ["A", "z", "{", "|", "[", "=", "+", "-", "@", "|", "%", "\t", "\r", "\n", " ", "\xa0", "\u3000", "\u2028", "\x1f", "\x7f", '"',
+                "'", ",", "a", "Z", "1", "é", "日"]  # fmt: skip
+    texts = ["", "plain", "=1+1", " =1", "\t=x", "\tplain", "\u3000@x", '"quoted"', "a=b", "日本語"]
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(1, 6))) for _ in range(400)]
+    with engine.connect() as conn:
+        for i in range(0, len(texts), 200):
+            part = texts[i : i + 200]
+            got = conn.execute(select(*(sql_text_cell(literal(t), conn.dialect.name) for t in part))).one()
+            assert list(got) == ['"' + safe_cell(t).replace('"', '""') + '"' for t in part]
+        assert conn.execute(select(sql_text_cell(literal(None, Text), conn.dialect.name))).scalar() == '""'
 
 
 def test_series_csv_long_format():
@@ -113,8 +125,8 @@ def test_series_csv_long_format():
 
 def test_export_from_the_database_is_streamed_in_chunks(engine):
     add_items(engine, sample_items())
-    chunks = list(iter_headlines_csv(queries.iter_headline_rows(engine, topic="all", batch=2)))
-    assert len(chunks) == 3  # header + two rows, then two, then two
+    chunks = list(iter_headlines_csv(queries.iter_headline_lines(engine, topic="all", batch=2)))
+    assert [c.count("\r\n") for c in chunks] == [1, 2, 2, 2]  # the header, then batches of two rows
     df = pd.read_csv(io.StringIO("".join(chunks)))
     assert len(df) == 6
     assert df["topics"].tolist()[-1] == "nvda"

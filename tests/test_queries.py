@@ -103,14 +103,16 @@ def test_headlines_filters_and_pages(filled):
         queries.headlines(filled, order="random")
 
 
-def test_export_rows_use_the_topics_column_and_iso_times(filled):
-    batches = list(queries.iter_headline_rows(filled, topic="all", batch=2))
+def test_export_lines_use_the_topics_column_and_iso_times(filled):
+    batches = list(queries.iter_headline_lines(filled, topic="all", batch=2))
     assert [len(b) for b in batches] == [2, 2, 2]
-    rows = [r for b in batches for r in b]
-    assert rows[0] == ("2026-11-03 15:00:00", "feed-a", "Example News", "AMD wins a data-centre deal",
-                       "https://example.com/f", "en", 0.5, "amd")  # fmt: skip
-    unscored = next(r for r in rows if r[3] == "Nvidia unveils a new chip")
-    assert unscored[6] is None
+    lines = [line for b in batches for line in b]
+    assert (
+        lines[0]
+        == '2026-11-03T15:00:00Z,"feed-a","Example News","AMD wins a data-centre deal","https://example.com/f","en",0.5,amd'
+    )
+    unscored = next(line for line in lines if "Nvidia unveils a new chip" in line)
+    assert unscored.split(",")[6] == ""
 
 
 def test_list_topics_counts_thirty_days(filled):
@@ -147,3 +149,46 @@ def test_naive_or_odd_values_are_bound_not_interpolated(engine):
     assert queries.headlines(engine, source="s'; DROP TABLE headlines; --")[0]["title"] == tricky
     with pytest.raises(queries.UnknownSource):
         queries.headlines(engine, source=tricky)
+
+
+def _many_scored(engine) -> list[tuple[int, Item]]:
+    import random
+
+    rng = random.Random(7)
+    items = []
+    for i in range(120):
+        topics = rng.choice((("nvda",), ("amd",), ("nvda", "ai_bubble"), ()))
+        compound = None if i % 17 == 0 else rng.choice((0.9, -0.9, 0.5, -0.5, 0.0, round(rng.uniform(-1, 1), 3)))
+        items.append(
+            Item(f"h{i}", at(1 + i % 28, i % 24, month=10 + i % 2), topics, compound, language=rng.choice(("en", "fr")))
+        )
+    return list(zip(add_items(engine, items), items, strict=True))
+
+
+@pytest.mark.parametrize("best", [1, 4, 30, 1000])
+@pytest.mark.parametrize("order", ["positive", "negative"])
+def test_best_scored_shortcut_gives_the_same_page_as_sorting_the_window(engine, monkeypatch, best, order):
+    stored = _many_scored(engine)
+    monkeypatch.setattr(queries, "_BEST_SCORED", best)
+    sign = -1 if order == "positive" else 1
+    windows = [(at(1, month=10), at(1, month=12)), (at(3, month=10), at(9, month=10)), (at(5, 0), at(5, 1))]
+    for topic in ("all", "nvda", None):
+        for language in (None, "fr"):
+            for start, end in windows:
+                expected = sorted(
+                    (
+                        (sign * it.compound, -it.published_at.timestamp(), -hid)
+                        for hid, it in stored
+                        if it.compound is not None
+                        and start <= it.published_at < end
+                        and (language is None or it.language == language)
+                        and (topic is None or (topic == "all" and it.topics) or topic in it.topics)
+                    ),
+                )
+                want = [-key[2] for key in expected]
+                for limit, offset in ((5, 0), (3, 2), (200, 0)):
+                    got = queries.headlines(
+                        engine, topic=topic, start=start, end=end, language=language, order=order,
+                        limit=limit, offset=offset,
+                    )  # fmt: skip
+                    assert [h["id"] for h in got] == want[offset : offset + limit], (topic, language, start, limit)

@@ -145,12 +145,12 @@ def export_headlines(
     _check_filters([topic], source)
     from tracker.store import queries
 
-    batches = queries.iter_headline_rows(
+    batches = queries.iter_headline_lines(
         state.engine(), topic=topic, start=lo, end=hi, language=language, source=source
     )
     counted = [0]
 
-    def counting() -> Iterator[list[tuple[object, ...]]]:
+    def counting() -> Iterator[list[str]]:
         for batch in batches:
             counted[0] += len(batch)
             yield batch

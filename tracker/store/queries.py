@@ -14,11 +14,12 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, exists, func, literal, select, true
+from sqlalchemy import Connection, and_, case, exists, func, literal, literal_column, select, true, type_coerce
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from tracker.config import Config
+from tracker.export import sql_headline_line
 from tracker.models import (
     ALL_TOPIC,
     BUBBLE_TOPIC,
@@ -30,6 +31,7 @@ from tracker.models import (
     RollupDay,
     Sighting,
     Source,
+    UTCDateTime,
 )
 from tracker.series import SUM_FIELDS, Bucket, Point, Sums, bucket_floor, bucket_starts, build_series
 from tracker.store.engine import read_connection
@@ -44,7 +46,6 @@ _RD = RollupDay.__table__  # type: ignore[attr-defined]
 _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 
 ORDERS = ("newest", "positive", "negative")
-HEADLINE_CSV_COLUMNS = ("published_at", "source", "publisher", "title", "url", "language", "compound", "topics")
 
 
 class UnknownSource(LookupError):
@@ -75,8 +76,13 @@ def _headline_filter(
     end: datetime | None,
     language: str | None,
     source: str | None,
+    time_index: bool = True,
 ) -> tuple[Any, list[ColumnElement[bool]]]:
-    """FROM clause and conditions selecting headlines; ``topic='all'`` means every tagged headline."""
+    """FROM clause and conditions selecting headlines; ``topic='all'`` means every tagged headline.
+
+    ``time_index=False`` keeps SQLite from using a time index for the window (the window is then a filter on
+    rows found another way); PostgreSQL's planner has histograms and needs no such hint.
+    """
     conds: list[ColumnElement[bool]] = []
     if topic is not None and topic != ALL_TOPIC:
         # Range on the (topic, published_at) index of headline_topics, then headlines by primary key.
@@ -88,6 +94,9 @@ def _headline_filter(
         time_col = _H.c.published_at
         if topic == ALL_TOPIC:
             conds.append(_H.c.tagged.is_(True))
+    if not time_index and conn.dialect.name == "sqlite":
+        # SQLite's unary plus: the same value, but not a column an index range can use.
+        time_col = type_coerce(literal_column(f"+{time_col.table.name}.{time_col.name}"), UTCDateTime())
     if start is not None:
         conds.append(time_col >= start)
     if end is not None:
@@ -105,14 +114,6 @@ def _hour_expr(conn: Connection) -> Any:
     if conn.dialect.name == "postgresql":
         return func.date_trunc("hour", _H.c.published_at, "UTC")
     return func.strftime("%Y-%m-%d %H:00:00", _H.c.published_at)
-
-
-def _utc_text_expr(conn: Connection) -> Any:
-    """``published_at`` as UTC text ``YYYY-MM-DD HH:MM:SS``, computed by the database."""
-    if conn.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", _H.c.published_at), "YYYY-MM-DD HH24:MI:SS")
-    # SQLite already stores 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: the prefix is free, strftime() is not.
-    return func.substr(_H.c.published_at, 1, 19)
 
 
 def _as_utc(value: Any) -> datetime:
@@ -309,20 +310,52 @@ def headlines(
     limit: int = 50,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """A page of headlines as plain dicts (feed text raw: the caller escapes it where shown)."""
+    """A page of headlines as plain dicts (feed text raw: the caller escapes it where shown).
+
+    ``order="positive"|"negative"`` over a wide window (the overview's "most positive of the year") would sort
+    every scored headline of the window. It first looks among the ``_BEST_SCORED`` best-scored headlines of
+    all time, through the (compound, published_at) index: if that holds a full page of the window's
+    headlines, it is the right page (whatever lies outside scores lower). Otherwise, as for a narrow or
+    heavily filtered window, the window itself is sorted.
+    """
     ordering, extra = _order_by(order)
+    filters = {"topic": topic, "start": start, "end": end, "language": language, "source": source}
     with read_connection(engine) as conn:
-        from_, conds = _headline_filter(conn, topic=topic, start=start, end=end, language=language, source=source)
-        stmt = (
-            select(*_headline_columns())
-            .select_from(from_.join(_S, _S.c.id == _H.c.source_id))
-            .where(and_(true(), *conds, *extra))
-            .order_by(*ordering)
-            .limit(limit)
-            .offset(offset)
-        )
-        rows = conn.execute(stmt).all()
+
+        def page(*more: ColumnElement[bool], time_index: bool = True) -> list[Any]:
+            from_, conds = _headline_filter(conn, **filters, time_index=time_index)  # type: ignore[arg-type]
+            stmt = (
+                select(*_headline_columns())
+                .select_from(from_.join(_S, _S.c.id == _H.c.source_id))
+                .where(and_(true(), *conds, *extra, *more))
+                .order_by(*ordering)
+                .limit(limit)
+                .offset(offset)
+            )
+            return list(conn.execute(stmt).all())
+
+        rows = None
+        if order != "newest" and limit > 0:
+            bound = _best_scored_bound(conn, order)
+            if bound is not None:
+                cond = _H.c.compound >= bound if order == "positive" else _H.c.compound <= bound
+                rows = page(cond, time_index=False)
+                if len(rows) < limit:
+                    rows = None  # the window's page reaches past the best-scored: sort the window itself
+        if rows is None:
+            rows = page()
     return [_headline_dict(r) for r in rows]
+
+
+_BEST_SCORED = 20_000
+
+
+def _best_scored_bound(conn: Connection, order: str) -> float | None:
+    """The compound of the ``_BEST_SCORED``-th most positive (or negative) headline; None if there are fewer."""
+    col = _H.c.compound.desc() if order == "positive" else _H.c.compound.asc()
+    stmt = select(_H.c.compound).where(_H.c.compound.is_not(None)).order_by(col).limit(1).offset(_BEST_SCORED - 1)
+    value = conn.execute(stmt).scalar()
+    return None if value is None else float(value)
 
 
 def headline(engine: Engine, headline_id: int) -> dict[str, Any] | None:
@@ -355,7 +388,7 @@ def count_headlines(
         return int(conn.execute(select(func.count()).select_from(from_).where(and_(true(), *conds))).scalar_one())
 
 
-def iter_headline_rows(
+def iter_headline_lines(
     engine: Engine,
     *,
     topic: str | None = None,
@@ -364,47 +397,38 @@ def iter_headline_rows(
     language: str | None = None,
     source: str | None = None,
     batch: int = 5000,
-) -> Iterator[list[tuple[Any, ...]]]:
-    """Batches of export rows in ``HEADLINE_CSV_COLUMNS`` order, newest first, streamed from the server.
+) -> Iterator[list[str]]:
+    """Batches of headline CSV lines (``tracker.export.HEADLINE_COLUMNS``), newest first, streamed.
 
-    The export's hot path (a million rows at 200,000 rows/s): ``topics`` is the stored space-separated
-    string (no per-row look-up), ``published_at`` is UTC text ``YYYY-MM-DD HH:MM:SS`` made by the database,
-    and rows come straight from the DB-API cursor as plain tuples (no SQLAlchemy row objects, no type
-    conversions: every column is already text or a float).
+    The export's hot path (a million rows at 200,000 rows/s): the database writes each line
+    (``tracker.export.sql_headline_line``) from the stored space-separated ``topics``, so Python receives one
+    string per row and no SQLAlchemy row objects.
     """
     with read_connection(engine) as conn:
         from_, conds = _headline_filter(conn, topic=topic, start=start, end=end, language=language, source=source)
+        line = sql_headline_line(
+            conn.dialect.name, published_at=_H.c.published_at, source=_S.c.name, publisher=_H.c.publisher,
+            title=_H.c.title, url=_H.c.url, language=_H.c.language, compound=_H.c.compound, topics=_H.c.topics,
+        )  # fmt: skip
         stmt = (
-            select(
-                _utc_text_expr(conn).label("published_at"),
-                _S.c.name,
-                _H.c.publisher,
-                _H.c.title,
-                _H.c.url,
-                _H.c.language,
-                _H.c.compound,
-                _H.c.topics,
-            )
+            select(line)
             .select_from(from_.join(_S, _S.c.id == _H.c.source_id))
             .where(and_(true(), *conds))
             .order_by(_H.c.published_at.desc(), _H.c.id.desc())
         )
         if conn.dialect.name != "sqlite":
-            # A server-side cursor: memory stays at one batch. Rows are tuples, which is all the exporter needs.
+            # A server-side cursor: memory stays at one batch.
             result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
-            yield from (list(part) for part in result.partitions(batch))
+            for part in result.partitions(batch):
+                yield [r[0] for r in part]
             return
         # sqlite3 steps its cursor lazily, so reading the DB-API cursor directly streams too, and skips
-        # building a SQLAlchemy row per record (the cost that matters at a million rows). No stream_results
-        # here: its buffering strategy would read a row ahead of us.
+        # building a SQLAlchemy row per record. No stream_results here: its buffering would read ahead.
         result = conn.execute(stmt)
         cursor = result.cursor
         try:
-            while True:
-                rows = cursor.fetchmany(batch)
-                if not rows:
-                    break
-                yield rows
+            while rows := cursor.fetchmany(batch):
+                yield [r[0] for r in rows]
         finally:
             result.close()
 
