@@ -132,9 +132,13 @@ def generate(engine: Engine, config: Config, *, n: int, days: int, seed: int, ba
             conn.execute(
                 text("SELECT setval(pg_get_serial_sequence('headlines', 'id'), (SELECT max(id) FROM headlines))")
             )
-            conn.execute(text("ANALYZE"))
         else:
             conn.execute(text("ANALYZE"))
+    if engine.dialect.name == "postgresql":
+        # The steady state autovacuum reaches on a running server: statistics, and a visibility map that lets
+        # index-only scans skip the table (without it every index entry is checked against its row).
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM (ANALYZE)"))
     return time.perf_counter() - t0
 
 

@@ -8,6 +8,7 @@ import pytest
 from factories import Item, add_items, add_source, at, sample_items
 
 from tracker.config import load_config
+from tracker.series import bucket_floor
 from tracker.store import queries
 
 NOV1 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -192,3 +193,28 @@ def test_best_scored_shortcut_gives_the_same_page_as_sorting_the_window(engine, 
                         limit=limit, offset=offset,
                     )  # fmt: skip
                     assert [h["id"] for h in got] == want[offset : offset + limit], (topic, language, start, limit)
+
+
+def test_day_and_week_series_from_the_day_rollups_match_the_hours(engine):
+    # Items on Sundays, Mondays and around midnight: the week sums made in SQL start on Mondays.
+    stored = _many_scored(engine)
+    start, end = at(1, 0, month=10), at(1, 0, month=12)
+    hours = queries.series(engine, topic="all", bucket="hour", start=start, end=end)
+    for bucket in ("day", "week"):
+        points = queries.series(engine, topic="all", bucket=bucket, start=start, end=end)
+        lo, _ = queries.series_range(start, end, bucket)
+        assert points[0].bucket_start == lo and all(p.bucket_start.tzinfo is not None for p in points)
+        if bucket == "week":
+            assert all(p.bucket_start.weekday() == 0 for p in points)
+        expected: dict = {}
+        for h in hours:
+            key = bucket_floor(h.bucket_start, bucket)  # type: ignore[arg-type]
+            got = expected.setdefault(key, [0, 0])
+            got[0] += h.headlines
+            got[1] += h.scored
+        assert {p.bucket_start: [p.headlines, p.scored] for p in points if p.headlines} == {
+            k: v for k, v in expected.items() if v[0]
+        }
+        assert sum(p.headlines for p in points) == sum(1 for _, it in stored if it.topics)
+        many = queries.series_many(engine, topics=["nvda", "all"], bucket=bucket, start=start, end=end)
+        assert [p.as_dict() for p in many["all"]] == [p.as_dict() for p in points]

@@ -168,6 +168,18 @@ def _hour_text_expr(conn: Connection) -> Any:
     return func.substr(_R.c.bucket_start, 1, 19)
 
 
+def _day_or_week_expr(conn: Connection, grain: str) -> Any:
+    """The day rollup's day, or the Monday starting its week (``series.bucket_floor``), cheap to read back."""
+    col = _RD.c.bucket_start
+    if conn.dialect.name == "postgresql":
+        return col if grain == "day" else func.date_trunc("week", col, "UTC")
+    day = func.substr(col, 1, 10)  # 'YYYY-MM-DD': parsed by hand, no per-row type conversion
+    if grain == "day":
+        return day
+    # strftime('%w') counts from Sunday = 0; a week starts on Monday.
+    return func.date(day, func.printf("-%d days", (func.strftime("%w", day) + 6) % 7))
+
+
 def _parse_grain(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
@@ -186,17 +198,18 @@ def rollup_sums(
     language: str | None = None,
     grain: str = "hour",
 ) -> dict[str, list[tuple[datetime, Sums]]]:
-    """(time, sums) per topic from the rollups in [start, end), summed by hour or by UTC day in SQL.
+    """(time, sums) per topic from the rollups in [start, end), summed by hour, UTC day or week in SQL.
 
-    Day and week series read day sums: 365 rows for a year instead of 8,760 hours times the languages.
-    ``start`` and ``end`` must be on the grain's boundaries for the day sums to be whole.
+    Day and week series read the day rollups: 365 rows for a year instead of 8,760 hours times the
+    languages, and weeks are summed by the database (53 rows a year). ``start`` and ``end`` must be on the
+    grain's boundaries for the sums to be whole.
     """
     by_topic: dict[str, list[tuple[datetime, Sums]]] = {t: [] for t in topics}
     if not topics:
         return by_topic
-    # Days come from the day table (24 times fewer rows than the hours); hours from the hour table.
-    table = _RD if grain == "day" else _R
-    when = (table.c.bucket_start if grain == "day" else _hour_text_expr(conn)).label("g")
+    # Days and weeks come from the day table (24 times fewer rows than the hours); hours from the hour table.
+    table = _R if grain == "hour" else _RD
+    when = (_hour_text_expr(conn) if grain == "hour" else _day_or_week_expr(conn, grain)).label("g")
     cols = [func.sum(getattr(table.c, f)) for f in SUM_FIELDS]
     topic_cond = table.c.topic == topics[0] if len(topics) == 1 else table.c.topic.in_(list(topics))
     conds = [topic_cond, table.c.bucket_start >= start, table.c.bucket_start < end]
@@ -227,8 +240,7 @@ def series(
     lo, hi = series_range(start, end, bucket)
     with read_connection(engine) as conn:
         if source is None:
-            grain = "hour" if bucket == "hour" else "day"
-            rows = rollup_sums(conn, topics=[topic], start=lo, end=hi, language=language, grain=grain)[topic]
+            rows = rollup_sums(conn, topics=[topic], start=lo, end=hi, language=language, grain=bucket)[topic]
         else:
             rows = _source_sums(conn, topic=topic, start=lo, end=hi, language=language, source=source)
     return build_series(rows, bucket=bucket, start=lo, end=hi)
@@ -246,9 +258,7 @@ def series_many(
     """Points for several topics from the rollups in one query (the overview's small multiples)."""
     lo, hi = series_range(start, end, bucket)
     with read_connection(engine) as conn:
-        by_topic = rollup_sums(
-            conn, topics=topics, start=lo, end=hi, language=language, grain="hour" if bucket == "hour" else "day"
-        )
+        by_topic = rollup_sums(conn, topics=topics, start=lo, end=hi, language=language, grain=bucket)
     return {t: build_series(rows, bucket=bucket, start=lo, end=hi) for t, rows in by_topic.items()}
 
 
