@@ -68,7 +68,7 @@ def test_golden_scores(router: Router, text: str, language: str, expected: float
 
 def test_version_bump_guard() -> None:
     # The golden values above were pinned with these versions: bump both together.
-    assert get_router().scorer_names() == {"en": "vader-finance-en/2026.12.2", "fr": "vader-finance-fr/2026.12.1"}
+    assert get_router().scorer_names() == {"en": "vader-finance-en/2026.12.3", "fr": "vader-finance-fr/2026.12.2"}
 
 
 def test_issue_examples_have_the_right_sign(router: Router) -> None:
@@ -90,7 +90,7 @@ def test_issue_examples_have_the_right_sign(router: Router) -> None:
 def test_score_carries_scorer_and_version(router: Router) -> None:
     score = router.score("Nvidia rallies", "en")
     assert isinstance(score, Score)
-    assert (score.scorer, score.version) == ("vader-finance-en", "2026.12.2")
+    assert (score.scorer, score.version) == ("vader-finance-en", "2026.12.3")
     assert score.pos + score.neu + score.neg == pytest.approx(1.0, abs=0.01)
     fr = router.score("Nvidia s'envole", "fr")
     assert fr is not None and fr.scorer == "vader-finance-fr"
@@ -179,8 +179,36 @@ def test_overlay_engine_matches_stock_walk_on_ascii() -> None:
     from tracker.sentiment.engine import VaderEngine
 
     stock, ours = vs.SentimentIntensityAnalyzer(), VaderEngine()
+    ours.mixed_ratio = None  # the walk alone: the mixed-headline rule is tested below
     for text in ["It is not bad at all", "GREAT results but weak guidance!!", "hardly a good day", ""]:
         assert ours.polarity_scores(text) == stock.polarity_scores(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Standard Chartered lifted while AstraZeneca sinks", "Tesco leads leap in FTSE 100; Marks & Spencer drops"],
+)
+def test_a_headline_whose_good_and_bad_words_balance_is_called_neutral(text) -> None:
+    from tracker.sentiment.engine import MIXED_SCALE, is_mixed
+
+    scorer = EnglishFinanceScorer()
+    scores = scorer.polarity(text)
+    assert is_mixed(scores)
+    assert abs(scores["compound"]) < 0.05 and scores["compound"] != 0  # neutral, its direction kept for means
+    scorer.engine.mixed_ratio = None
+    raw = scorer.polarity(text)["compound"]
+    assert abs(raw) >= 0.05 and scores["compound"] == round(raw * MIXED_SCALE, 4)
+    scorer.engine.mixed_ratio = 0.5
+    explanation = scorer.explain(text)
+    assert explanation.compound == scores["compound"]
+    assert [c.kind for c in explanation.contributions][-1] == "mixed"
+    assert sum(c.effect for c in explanation.contributions) == pytest.approx(explanation.valence, abs=1e-3)
+
+
+def test_one_sided_headlines_keep_their_score() -> None:
+    scorer = EnglishFinanceScorer()
+    assert scorer.compound("Nvidia shares plunge 10%") <= -0.3
+    assert scorer.compound("Nvidia beats estimates as AI chip demand soars") >= 0.3
 
 
 _ASCII_WORDS = st.sampled_from(
@@ -257,6 +285,7 @@ def test_headline_engine_is_vader_without_its_rule_words(words: list[str]) -> No
 @functools.cache
 def _headline_engine(cls: type) -> vs.SentimentIntensityAnalyzer:
     engine: vs.SentimentIntensityAnalyzer = cls()
+    engine.mixed_ratio = None  # type: ignore[attr-defined]  # the walk alone; the mixed rule is tested apart
     return engine
 
 
@@ -264,7 +293,9 @@ def _headline_engine(cls: type) -> vs.SentimentIntensityAnalyzer:
 def _engines() -> tuple[vs.SentimentIntensityAnalyzer, vs.SentimentIntensityAnalyzer]:
     from tracker.sentiment.engine import VaderEngine
 
-    return VaderEngine(), vs.SentimentIntensityAnalyzer()
+    ours = VaderEngine()
+    ours.mixed_ratio = None  # the walk alone; the mixed rule is tested apart
+    return ours, vs.SentimentIntensityAnalyzer()
 
 
 def test_headline_rules() -> None:

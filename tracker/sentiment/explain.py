@@ -18,7 +18,7 @@ from vaderSentiment.vaderSentiment import C_INCR, SentiText, normalize, scalar_i
 if TYPE_CHECKING:
     from tracker.sentiment.engine import Scorer, Token
 
-KINDS = ("lexicon", "phrase", "negation", "booster", "but", "clause", "caps", "punctuation")
+KINDS = ("lexicon", "phrase", "negation", "booster", "but", "clause", "caps", "punctuation", "mixed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,4 +140,10 @@ def trace(scorer: Scorer, tokens: list[Token]) -> Explanation:
     compound = round(normalize(total), 4) if after_but else 0.0
     # VADER rounds its own compound to 4 places; use its figure so the two can never differ.
     compound = float(scores.get("compound", compound))
+    if total and abs(compound - round(normalize(total), 4)) > 1e-9:
+        # The engine called the headline mixed (engine.is_mixed) and scaled its score into the neutral band:
+        # shown as the change of valence sum that gives the reported compound.
+        valence = compound * math.sqrt(15 / (1 - compound * compound))
+        out.append(Contribution("positive and negative words balance", "mixed", round(valence - total, 4)))
+        total = valence
     return Explanation(compound, scorer.label, round(total, 4), out)
