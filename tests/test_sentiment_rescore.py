@@ -85,7 +85,7 @@ def test_rescore_scores_changes_and_rebuilds(engine: Engine) -> None:
     with engine.connect() as conn:
         versions: dict[str, str | None] = dict(conn.execute(select(H.c.title, H.c.scorer_version)).all())
     assert versions["Nvidia shares plunge 10%"] == "old"
-    assert versions["Krach sur les valeurs de l'IA"] == "2026.12.2"
+    assert versions["Krach sur les valeurs de l'IA"] == "2026.12.1"
 
 
 def test_rescore_from_the_command_line(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -72,7 +72,7 @@ class PlainEngine(SentimentIntensityAnalyzer):
         return word in self.negators or (self.contraction_negates and "n't" in word)
 
 
-# A headline whose positive and negative words nearly balance ("Standard Chartered lifted while AstraZeneca
+# An English headline whose positive and negative words nearly balance ("Standard Chartered lifted while AstraZeneca
 # sinks", the smaller side at least MIXED_RATIO of the larger in VADER's pos / neg shares) is called neutral:
 # which side wins is a guess, and a sign called wrong is worse than none. Its compound is scaled into the
 # neutral band (|compound| < 0.05), keeping its direction for the series' means. Chosen on the tuning part of
@@ -89,10 +89,11 @@ def is_mixed(scores: dict[str, float], ratio: float = MIXED_RATIO) -> bool:
 class VaderEngine(PlainEngine):
     """VADER with its own lexicon and its own negation words (never the module-level ``NEGATE``).
 
-    Unlike the plain baseline, it calls a headline of balanced positive and negative words neutral (``is_mixed``).
+    A subclass that sets ``mixed_ratio`` calls a headline of balanced positive and negative words neutral
+    (``is_mixed``); the English overlay does, the French scorer does not (measured: docs/sentiment.md).
     """
 
-    mixed_ratio: float | None = MIXED_RATIO
+    mixed_ratio: float | None = None
 
     def score_valence(self, sentiments: list[float], text: str) -> dict[str, float]:
         scores: dict[str, float] = super().score_valence(sentiments, text)

@@ -16,6 +16,7 @@ from vaderSentiment.vaderSentiment import B_INCR, N_SCALAR, SentiText
 from tracker.sentiment.engine import (
     ENGLISH_NEGATORS,
     MAX_TEXT_CHARS,
+    MIXED_RATIO,
     LexiconData,
     PlainEngine,
     Scorer,
@@ -181,6 +182,7 @@ class EnglishEngine(VaderEngine):
     post_boosters: dict[str, float] = POST_BOOSTERS
     clause_words = SUBORDINATORS
     long_negation = True
+    mixed_ratio = MIXED_RATIO
 
     def __init__(self) -> None:
         super().__init__(negators=ENGLISH_NEGATORS | HEADLINE_NEGATORS)
