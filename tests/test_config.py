@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,31 @@ def test_environment_beats_the_file(monkeypatch):
     assert config.settings.max_concurrency == 7
     monkeypatch.delenv("TRACKER_MAX_CONCURRENCY")
     assert parse_config("[settings]\nmax_concurrency = 3\n", "x.toml").settings.max_concurrency == 3
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TRACKER_PORT", "abc", "environment variable TRACKER_PORT: Input should be a valid integer"),
+        ("TRACKER_HOST_SPACING", "nope", "environment variable TRACKER_HOST_SPACING: not valid JSON"),
+        ("TRACKER_HOST_SPACING", '{"api.gdeltproject.org": -1}', "environment variable TRACKER_HOST_SPACING: "),
+    ],
+)
+def test_a_bad_environment_variable_is_named_not_a_line_of_the_file(tmp_path, name, value, message):
+    path = _write(tmp_path, "[settings]\nport = 8001\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tracker", "--config", str(path), "sources"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, name: value},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert message in proc.stderr and "line" not in proc.stderr
+
+
+def test_host_spacing_from_the_file_and_its_default():
+    assert load_config(None).settings.host_spacing == {"api.gdeltproject.org": 5.0}
+    config = parse_config('[settings]\nhost_spacing = {"News.Example" = 2}\n', "x.toml")
+    assert config.settings.host_spacing == {"news.example": 2.0}
 
 
 def test_init_copy_of_defaults_parses_back():

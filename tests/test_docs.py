@@ -18,6 +18,28 @@ def test_every_setting_is_in_the_readme_table_and_nothing_else():
     assert {(n.upper(), n) for n in Settings.model_fields} == documented
 
 
+def test_the_readme_table_gives_each_setting_its_default_and_description():
+    import json
+
+    rows = re.findall(r"^\| `TRACKER_[A-Z_]+` \| `([a-z_]+)` \| (.+?) \| (.+) \|$", README, re.MULTILINE)
+    assert rows
+    for name, default, description in rows:
+        field = Settings.model_fields[name]
+        assert description == field.description, name
+        value = field.get_default(call_default_factory=True)
+        if name == "database_url":
+            continue  # depends on the user's data directory
+        if value is None:
+            expected = "(none)"
+        elif isinstance(value, bool):
+            expected = f"`{str(value).lower()}`"
+        elif isinstance(value, dict):
+            expected = f"`{json.dumps(value)}`"
+        else:
+            expected = f"`{value}`"
+        assert default == expected, name
+
+
 def test_every_command_is_in_the_readme():
     import tracker.cli as cli
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import itertools
 import shutil
 import socket
 import ssl
@@ -1103,6 +1104,39 @@ def test_concurrency_limits(server: EvilServer, per_host: int, total: int, expec
     assert server.max_in_flight == expected
     # Waiting for a slot is not part of a fetch's own time.
     assert all(r.elapsed < 0.6 for r in results)
+
+
+def test_a_spaced_host_gets_its_requests_in_turn_and_others_do_not_wait(server: EvilServer) -> None:
+    # GDELT asks for 5 s between calls (host_spacing); here 127.0.0.1 asks for 0.5 s and "localhost" nothing.
+    arrivals: dict[str, list[float]] = {"127.0.0.1": [], "localhost": []}
+
+    def handle(conn: socket.socket, req: Request) -> None:
+        host = (req.header("host") or b"").decode().rsplit(":", 1)[0]
+        arrivals[host].append(time.monotonic())
+        respond(conn, 200, [], b"<rss/>")
+
+    server.routes["/feed"] = handle
+    settings = make_settings(host_spacing={"127.0.0.1": 0.5}, per_host_limit=4)
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(settings) as fetcher:
+            spaced = [fetcher.fetch(server.url(f"/feed?{i}")) for i in range(3)]
+            free = [fetcher.fetch(server.url(f"/feed?f{i}", host="localhost")) for i in range(3)]
+            return await asyncio.gather(*spaced, *free)
+
+    results = asyncio.run(go())
+    assert all(r.ok for r in results)
+    spaced = sorted(arrivals["127.0.0.1"])
+    assert len(spaced) == 3 and all(b - a >= 0.49 for a, b in itertools.pairwise(spaced))
+    # The unspaced host was not queued behind the spaced one, and waiting is not part of a fetch's time.
+    assert len(arrivals["localhost"]) == 3 and max(arrivals["localhost"]) < spaced[1]
+    assert all(r.elapsed < 0.49 for r in results)
+
+
+@pytest.mark.parametrize("value", [{"": 1.0}, {"api.gdeltproject.org": -1}, {"x": 1e9}])
+def test_bad_host_spacing_is_refused(value: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="host_spacing"):
+        make_settings(host_spacing=value)
 
 
 def test_one_bad_source_does_not_disturb_the_others(server: EvilServer) -> None:

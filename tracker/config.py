@@ -7,6 +7,7 @@ one clear sentence and exit non-zero without a traceback.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import SettingsError
 
 from tracker.durations import parse_duration
 from tracker.settings import Settings
@@ -171,8 +173,18 @@ def parse_config(text: str, path: str) -> Config:
             seen.add(value)
     try:
         settings = Settings(**parsed.settings)
+    except SettingsError as exc:  # an environment variable that is not even JSON, for a setting that needs it
+        field = re.search(r'field "([a-z_]+)"', str(exc))
+        name = f"TRACKER_{field.group(1).upper()}" if field else "a TRACKER_* variable"
+        raise ConfigError(f"environment variable {name}: not valid JSON") from None
     except ValidationError as exc:
-        messages = [_describe(path, text, {**e, "loc": ("settings", *e["loc"])}) for e in exc.errors()]
+        messages = []
+        for e in exc.errors():
+            env = f"TRACKER_{str(e['loc'][0]).upper()}" if e["loc"] else ""
+            if env and env in os.environ:  # the environment beats the file: name the variable, not a line
+                messages.append(f"environment variable {env}: {e['msg']}")
+            else:
+                messages.append(_describe(path, text, {**e, "loc": ("settings", *e["loc"])}))
         raise ConfigError("\n".join(messages)) from None
     return Config(path=path, settings=settings, sources=parsed.sources, topics=parsed.topics)
 

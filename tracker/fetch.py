@@ -4,7 +4,8 @@ It owns everything about getting bytes from a hostile network: the address guard
 (tracker.netguard), per-operation timeouts plus a total deadline that covers redirects and slow drips,
 redirects followed by hand and checked per hop, a cap on raw and decoded body size with our own bounded
 decoder (httpx's decoders are unbounded per chunk: one 590-byte ``gzip, gzip`` response decodes to 256 MB),
-conditional GET with validators echoed byte-for-byte, Retry-After, and per-host / global concurrency limits.
+conditional GET with validators echoed byte-for-byte, Retry-After, per-host / global concurrency limits and
+per-host spacing between requests (``host_spacing``).
 
 ``fetch`` must never raise (every failure becomes ``FetchResult.error``, a short message safe to show), never
 follow a redirect to anything but http/https, never hold more than the cap of decoded body in memory, never
@@ -292,6 +293,7 @@ class Fetcher:
         )
         self._global: asyncio.Semaphore | None = None
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._next_start: dict[str, float] = {}  # per spaced host: monotonic time the next request may start
 
     async def __aenter__(self) -> Self:
         return self
@@ -304,15 +306,33 @@ class Fetcher:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _host_semaphore(self, url: str) -> asyncio.Semaphore:
+    @staticmethod
+    def _host(url: str) -> str:
         try:
-            host = (httpx.URL(url).host or "").lower()
+            return (httpx.URL(url).host or "").lower()
         except Exception:
-            host = ""
+            return ""
+
+    def _host_semaphore(self, host: str) -> asyncio.Semaphore:
         sem = self._hosts.get(host)
         if sem is None:
             sem = self._hosts[host] = asyncio.Semaphore(self.settings.per_host_limit)
         return sem
+
+    async def _keep_spacing(self, host: str) -> None:
+        """Wait for this host's turn when it asks for time between requests (``host_spacing``; GDELT: 5 s).
+
+        Each caller books the next start time before it sleeps, so concurrent fetches to one host start in
+        turn, ``spacing`` apart, and nobody waits while holding a connection slot.
+        """
+        spacing = self.settings.host_spacing.get(host)
+        if not spacing:
+            return
+        now = time.monotonic()
+        start = max(now, self._next_start.get(host, now))
+        self._next_start[host] = start + spacing
+        if start > now:
+            await asyncio.sleep(start - now)
 
     async def fetch(
         self,
@@ -328,9 +348,11 @@ class Fetcher:
             self._global = asyncio.Semaphore(self.settings.max_concurrency)
         started = time.monotonic()
         deadline: asyncio.Timeout | None = None
+        host = self._host(url)
         try:
+            await self._keep_spacing(host)
             # Host slot first, then a global one: a queue for one busy host must not hold global slots.
-            async with self._host_semaphore(url), self._global:
+            async with self._host_semaphore(host), self._global:
                 # Started here, so the deadline and `elapsed` cover the fetch, not the wait for a slot.
                 started = time.monotonic()
                 deadline = asyncio.timeout(self.settings.fetch_deadline)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     max_redirects: int = Field(default=5, ge=0, description="Redirect hops followed per fetch.")
     max_concurrency: int = Field(default=128, gt=0, description="Fetches in flight at once across all hosts.")
     per_host_limit: int = Field(default=2, gt=0, description="Fetches in flight at once to one host.")
+    host_spacing: dict[str, float] = Field(
+        default_factory=lambda: {"api.gdeltproject.org": 5.0},
+        description="Least seconds between the starts of two requests to one host (a JSON object: host to seconds).",
+    )
     default_every: str = Field(default="30m", description="Fetch interval of a source that sets no `every`.")
     tick_seconds: float = Field(default=30.0, gt=0, description="How often the scheduler looks for due sources.")
     alert_every: str = Field(default="5m", description="How often alert rules are evaluated besides after each cycle.")
@@ -80,6 +84,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment beats the config file (passed as init values), so a deployment can override a file.
         return env_settings, init_settings
+
+    @field_validator("host_spacing")
+    @classmethod
+    def _spacing(cls, value: dict[str, float]) -> dict[str, float]:
+        for host, seconds in value.items():
+            if not host or seconds < 0 or seconds > 3600:
+                raise ValueError(f"host_spacing: {host!r} needs a host name and 0 to 3600 seconds, not {seconds}")
+        return {host.lower(): float(seconds) for host, seconds in value.items()}
 
     @property
     def is_sqlite(self) -> bool:
