@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 
 from tracker.alerts import evaluate
 from tracker.alerts.notify import check_target, kind_label, send_test
-from tracker.alerts.rules import METRICS, Rule, RuleIn, check_write_safety, is_loopback
+from tracker.alerts.rules import METRICS, Rule, RuleIn, check_write_safety, is_loopback, silence_until
 from tracker.models import ALL_TOPIC
 from tracker.settings import Settings
 from tracker.store import alerts as store
@@ -394,6 +394,42 @@ def delete_alert(request: Request, rule_id: int) -> Response:
     return Response(status_code=204)
 
 
+@router.post("/api/alerts/{rule_id:int}/silence", tags=["alerts"], summary="Mute a rule's notifications for a while")
+async def silence_alert(request: Request, rule_id: int) -> Response:
+    """Body ``{"for": "1h"}`` (at most 90 d). The rule keeps being evaluated and its state changes are recorded;
+    the first evaluation after the silence sends what changed meanwhile (still firing, or resolved)."""
+    try:
+        authorize_write(request)
+        data = await _json_body(request)
+    except WriteRefused as exc:
+        return _refused(exc)
+    duration = data.get("for", "1h") if isinstance(data, dict) else None
+    if not isinstance(duration, str):
+        return _invalid([("for", "a duration such as 30m, 1h or 7d")])
+    try:
+        until = silence_until(duration, _now(request))
+    except ValueError as exc:
+        return _invalid([("for", str(exc))])
+    with _engine(request).begin() as conn:
+        if not store.set_silence(conn, rule_id, until):
+            return JSONResponse({"detail": f"no alert rule with id {rule_id}"}, status_code=404)
+        row = store.get_rule(conn, rule_id)
+    return JSONResponse(_view(row, full=True))
+
+
+@router.delete("/api/alerts/{rule_id:int}/silence", tags=["alerts"], summary="Lift a rule's silence")
+def unsilence_alert(request: Request, rule_id: int) -> Response:
+    try:
+        authorize_write(request)
+    except WriteRefused as exc:
+        return _refused(exc)
+    with _engine(request).begin() as conn:
+        if not store.set_silence(conn, rule_id, None):
+            return JSONResponse({"detail": f"no alert rule with id {rule_id}"}, status_code=404)
+        row = store.get_rule(conn, rule_id)
+    return JSONResponse(_view(row, full=True))
+
+
 @router.post("/api/alerts/{rule_id:int}/test", tags=["alerts"], summary="Send a test notification now")
 def test_alert(request: Request, rule_id: int) -> Response:
     try:
@@ -434,6 +470,7 @@ def alerts_page(request: Request) -> Response:
         v = _view(row, full=full)
         values = evaluate.recent_values(rule, series.get(rule.topic, evaluate.EMPTY_SERIES), end=end, hours=SPARK_HOURS)
         v["spark"] = sparkline(values)
+        v["silenced"] = rule.silenced(now)
         v["json"] = json.dumps({k: v[k] for k in RuleIn.model_fields if k in v} | {"for": v["for"]})
         views.append(v)
     for d in deliveries:

@@ -164,6 +164,53 @@ def test_restart_while_firing_sends_nothing_new():
     assert transitions == []
 
 
+def test_silence_mutes_sends_keeps_evaluating_and_renotifies_a_still_firing_alert_when_it_ends():
+    # Fires at T0, silenced from T0+1h to T0+4h; the repeat interval (2 h) passes inside the silence.
+    rule = make_rule(repeat_seconds=2 * 3600, silenced_until=T0 + 4 * HOUR)
+    state, states, notes, _ = run(make_rule(repeat_seconds=2 * 3600), [-0.4])
+    assert notes == [(T0, "firing")] and state.told == "firing"
+    state, states, notes, transitions = run(rule, [-0.4, -0.1, -0.4, -0.4, -0.4], state=state, start=T0 + HOUR)
+    # Evaluation went on (it resolved and fired again inside the silence, both recorded) but nothing was sent...
+    assert states == ["firing", "resolved", "firing", "firing", "firing"]
+    assert transitions == [("firing", "resolved"), ("resolved", "firing")]
+    # ...until the first evaluation once the silence is over (T0+4h): the repeat interval had long passed.
+    assert notes == [(T0 + 4 * HOUR, "repeat")]
+    assert state.told == "firing" and state.last_notified_at == T0 + 4 * HOUR
+
+
+def test_an_alert_that_fired_during_a_silence_is_announced_when_it_ends():
+    rule = make_rule(silenced_until=T0 + 3 * HOUR)
+    state, states, notes, _ = run(rule, [-0.1, -0.4, -0.4, -0.4, -0.4])
+    assert states == ["ok", "firing", "firing", "firing", "firing"]
+    assert notes == [(T0 + 3 * HOUR, "firing")]
+    assert state.told == "firing"
+
+
+def test_an_alert_that_resolved_during_a_silence_is_resolved_for_receivers_when_it_ends():
+    state, _, notes, _ = run(make_rule(), [-0.4])
+    assert notes == [(T0, "firing")]
+    rule = make_rule(silenced_until=T0 + 3 * HOUR)
+    state, states, notes, _ = run(rule, [-0.1, -0.1, -0.1], state=state, start=T0 + HOUR)
+    assert states == ["resolved", "ok", "ok"]
+    assert notes == [(T0 + 3 * HOUR, "resolved")] and state.told == "resolved"
+
+
+def test_an_alert_that_fired_and_passed_inside_a_silence_sends_nothing():
+    rule = make_rule(silenced_until=T0 + 3 * HOUR)
+    state, states, notes, _ = run(rule, [-0.4, -0.1, -0.1, -0.1, -0.1])
+    assert states == ["firing", "resolved", "ok", "ok", "ok"]
+    assert notes == [] and state.told is None
+
+
+def test_receivers_told_it_resolved_get_no_resolve_or_nodata_for_an_alert_they_never_heard_of():
+    # Told "resolved", then it fired inside a silence and lost its data just after: no "nodata" to send.
+    state = RuleState(told="resolved")
+    rule = make_rule(silenced_until=T0 + HOUR)
+    state, states, notes, _ = run(rule, [-0.4, None], state=state)
+    assert states == ["firing", "nodata"]
+    assert notes == []
+
+
 def test_step_is_pure_and_stamps_evaluation_time():
     rule = make_rule()
     s0 = RuleState()

@@ -268,3 +268,50 @@ def test_one_broken_rule_errors_alone(engine):
         rows = {r.name: r for r in store.list_rules(conn)}
     assert rows["bad"].state == "error" and "unknown metric" in rows["bad"].last_error
     assert rows["good"].state == "firing"
+
+
+def test_a_silence_survives_a_restart_and_the_alert_is_sent_once_when_it_ends(db_url, monkeypatch, capsys):
+    from tracker.store.engine import dispose_engines, open_engine
+
+    engine = open_engine(db_url)
+    rule_id = add_rule(engine, repeat_interval="1h")
+    put_hours(engine, "nvda", [hour_floor(NOW) + i * HOUR for i in range(-6, 8)], -0.6)
+    assert evaluate_all(engine, SETTINGS, now=NOW).notifications == 1  # firing, told
+    with engine.begin() as conn:
+        store.set_silence(conn, rule_id, NOW + 3 * HOUR)
+    inside = [evaluate_all(engine, SETTINGS, now=NOW + timedelta(minutes=m)) for m in (60, 120)]
+    dispose_engines()  # a restart during the silence
+    engine = open_engine(db_url)
+    inside.append(evaluate_all(engine, SETTINGS, now=NOW + timedelta(minutes=170)))
+    assert [r.states for r in inside] == [{"firing": 1}] * 3  # evaluated all along...
+    assert sum(r.notifications for r in inside) == 0  # ...and muted, though the 1 h repeat interval passed
+    after = [evaluate_all(engine, SETTINGS, now=NOW + timedelta(minutes=m)) for m in (185, 200)]
+    assert [r.notifications for r in after] == [1, 0]
+    with engine.connect() as conn:
+        reasons = [n["reason"] for n in store.list_notifications(conn)]
+        row = store.get_rule(conn, rule_id)
+    assert reasons == ["repeat", "firing"] and row.told == "firing"
+    assert store.rule_dict(row)["silenced_until"] is not None
+
+
+def test_cli_silence_and_unsilence(sqlite_url, monkeypatch, capsys):
+    monkeypatch.setenv("TRACKER_DATABASE_URL", sqlite_url)
+    code, _, err = run_cli(
+        monkeypatch, capsys, "alerts", "add", "chips sour", "--metric", "mean_sentiment", "--op", "<",
+        "--threshold", "-0.3",
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, err = run_cli(monkeypatch, capsys, "alerts", "silence", "chips sour", "--for", "2h")
+    assert code == 0 and "silenced until" in out, err
+    code, out, _ = run_cli(monkeypatch, capsys, "alerts", "list")
+    assert "(silenced until" in out
+    code, out, _ = run_cli(monkeypatch, capsys, "alerts", "list", "--format", "json")
+    assert json.loads(out)[0]["silenced_until"] is not None
+    code, _, err = run_cli(monkeypatch, capsys, "alerts", "silence", "chips sour", "--for", "400d")
+    assert code == 2 and "at most 90d" in err and "Traceback" not in err
+    code, _, err = run_cli(monkeypatch, capsys, "alerts", "silence", "chips sour", "--for", "soon")
+    assert code == 2 and "--for:" in err
+    code, out, _ = run_cli(monkeypatch, capsys, "alerts", "unsilence", "chips sour")
+    assert code == 0 and "no longer silenced" in out
+    code, out, _ = run_cli(monkeypatch, capsys, "alerts", "list")
+    assert "silenced" not in out

@@ -123,6 +123,31 @@ def test_token_required_when_configured(engine):
         assert c.get("/api/alerts").status_code == 200  # reads stay open
 
 
+def test_silence_and_unsilence_through_the_api_and_the_page(client):
+    rid = client.post("/api/alerts", json=RULE).json()["id"]
+    r = client.post(f"/api/alerts/{rid}/silence", json={"for": "2h"})
+    assert r.status_code == 200, r.text
+    until = datetime.fromisoformat(r.json()["silenced_until"])
+    assert timedelta(hours=1, minutes=59) < until - datetime.now(UTC) <= timedelta(hours=2)
+    page = client.get("/alerts").text
+    assert "silenced until" in page and 'class="unsilence-rule"' in page
+    for body, status in (({"for": "91d"}, 422), ({"for": 5}, 422), ({"for": "soon"}, 422)):
+        assert client.post(f"/api/alerts/{rid}/silence", json=body).status_code == status
+    assert client.post("/api/alerts/999/silence", json={"for": "1h"}).status_code == 404
+    r = client.delete(f"/api/alerts/{rid}/silence")
+    assert r.status_code == 200 and r.json()["silenced_until"] is None
+    assert 'class="silence-rule"' in client.get("/alerts").text
+
+
+def test_silencing_is_a_write(engine):
+    with TestClient(make_app(engine, admin_token="t0ken")) as c:
+        rid = c.post("/api/alerts", json=RULE, headers={"Authorization": "Bearer t0ken"}).json()["id"]
+        assert c.post(f"/api/alerts/{rid}/silence", json={"for": "1h"}).status_code == 401
+        assert c.delete(f"/api/alerts/{rid}/silence").status_code == 401
+        ok = c.post(f"/api/alerts/{rid}/silence", json={"for": "1h"}, headers={"Authorization": "Bearer t0ken"})
+        assert ok.status_code == 200
+
+
 def test_non_loopback_without_token_refuses_writes(engine):
     with TestClient(make_app(engine, listen_host="0.0.0.0")) as c:
         assert c.post("/api/alerts", json=RULE).status_code == 403

@@ -103,6 +103,13 @@ def test_create_rule_through_the_form_preview_and_state(served):
             expect(page.locator("tr.rule-row .state")).to_have_text("firing")
             expect(page.locator("#events")).to_contain_text("ok → firing")
             assert page.locator("tr.rule-row svg.sparkline polyline").count() >= 1
+
+            with page.expect_navigation():
+                page.click("tr.rule-row .silence-rule")
+            expect(page.locator("tr.rule-row .silenced")).to_contain_text("silenced until")
+            with page.expect_navigation():
+                page.click("tr.rule-row .unsilence-rule")
+            expect(page.locator("tr.rule-row .silence-rule")).to_be_visible()
         finally:
             browser.close()
     assert errors == []

@@ -117,8 +117,13 @@ def test_environment_beats_the_file(monkeypatch):
     ("name", "value", "message"),
     [
         ("TRACKER_PORT", "abc", "environment variable TRACKER_PORT: Input should be a valid integer"),
+        ("tracker_port", "abc", "environment variable TRACKER_PORT: Input should be a valid integer"),
         ("TRACKER_HOST_SPACING", "nope", "environment variable TRACKER_HOST_SPACING: not valid JSON"),
-        ("TRACKER_HOST_SPACING", '{"api.gdeltproject.org": -1}', "environment variable TRACKER_HOST_SPACING: "),
+        (
+            "TRACKER_HOST_SPACING",
+            '{"api.gdeltproject.org": -1}',
+            "environment variable TRACKER_HOST_SPACING: host_spacing:",
+        ),
     ],
 )
 def test_a_bad_environment_variable_is_named_not_a_line_of_the_file(tmp_path, name, value, message):

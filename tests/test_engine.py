@@ -36,3 +36,64 @@ def test_an_index_added_by_a_later_release_is_built_when_an_old_database_is_open
     dispose_engines()
     reopened = open_engine(db_url)
     assert "ix_headlines_compound_published" in {i["name"] for i in inspect(reopened).get_indexes("headlines")}
+
+
+def test_a_nullable_column_added_by_a_later_release_is_added_to_an_old_database(db_url):
+    from sqlalchemy import inspect, text
+
+    from tracker.store.engine import dispose_engines, open_engine
+
+    engine = open_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO alert_rules (name, topic, metric, window_seconds, op, threshold, min_headlines,"
+                " for_seconds, repeat_seconds, channels, enabled, state) VALUES"
+                " ('r', 'all', 'mean_sentiment', 3600, '<', -0.3, 1, 0, 86400, '[]', true, 'ok')"
+            )
+        )
+        conn.execute(text("ALTER TABLE alert_rules DROP COLUMN silenced_until"))
+        conn.execute(text("ALTER TABLE alert_rules DROP COLUMN told"))
+    dispose_engines()
+    reopened = open_engine(db_url)
+    columns = {c["name"]: c for c in inspect(reopened).get_columns("alert_rules")}
+    assert {"silenced_until", "told"} <= set(columns)
+    with reopened.connect() as conn:
+        assert conn.execute(text("SELECT name, silenced_until, told FROM alert_rules")).one() == ("r", None, None)
+
+
+def test_two_processes_bringing_one_old_database_up_to_date_at_once(db_url):
+    # The collector and the dashboard starting together after an upgrade: neither may fail.
+    import threading
+
+    from sqlalchemy import create_engine, inspect, text
+
+    from tracker.store.engine import _configure_sqlite, _create_schema, open_engine
+
+    open_engine(db_url)
+    for _ in range(3):
+        with open_engine(db_url).begin() as conn:
+            conn.execute(text("DROP INDEX ix_headlines_compound_published"))
+        errors: list[BaseException] = []
+
+        def bring_up() -> None:
+            # A second engine configured as open_engine does (another process would have its own).
+            sqlite = db_url.startswith("sqlite")
+            engine = create_engine(db_url, connect_args={"timeout": 30, "check_same_thread": False} if sqlite else {})
+            if sqlite:
+                _configure_sqlite(engine)
+            try:
+                _create_schema(engine)
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                engine.dispose()
+
+        threads = [threading.Thread(target=bring_up) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        names = {i["name"] for i in inspect(open_engine(db_url)).get_indexes("headlines")}
+        assert "ix_headlines_compound_published" in names

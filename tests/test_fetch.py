@@ -1133,7 +1133,30 @@ def test_a_spaced_host_gets_its_requests_in_turn_and_others_do_not_wait(server: 
     assert all(r.elapsed < 0.49 for r in results)
 
 
-@pytest.mark.parametrize("value", [{"": 1.0}, {"api.gdeltproject.org": -1}, {"x": 1e9}])
+def test_spacing_holds_after_a_slow_request_and_a_queue_for_the_host_slot(server: EvilServer) -> None:
+    # One slot for the host, a first request that takes longer than the spacing: the queued requests must
+    # not start back to back once it is done.
+    arrivals: list[float] = []
+
+    def handle(conn: socket.socket, req: Request) -> None:
+        arrivals.append(time.monotonic())
+        if req.path.endswith("?0"):
+            time.sleep(0.8)
+        respond(conn, 200, [], b"<rss/>")
+
+    server.routes["/feed"] = handle
+    settings = make_settings(host_spacing={"127.0.0.1": 0.3}, per_host_limit=1)
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(settings) as fetcher:
+            return await asyncio.gather(*(fetcher.fetch(server.url(f"/feed?{i}")) for i in range(4)))
+
+    assert all(r.ok for r in asyncio.run(go()))
+    starts = sorted(arrivals)
+    assert len(starts) == 4 and all(b - a >= 0.29 for a, b in itertools.pairwise(starts))
+
+
+@pytest.mark.parametrize("value", [{"": 1.0}, {"api.gdeltproject.org": -1}, {"x": 1e9}, {"x": float("nan")}])
 def test_bad_host_spacing_is_refused(value: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="host_spacing"):
         make_settings(host_spacing=value)

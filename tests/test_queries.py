@@ -160,9 +160,9 @@ def _many_scored(engine) -> list[tuple[int, Item]]:
     for i in range(120):
         topics = rng.choice((("nvda",), ("amd",), ("nvda", "ai_bubble"), ()))
         compound = None if i % 17 == 0 else rng.choice((0.9, -0.9, 0.5, -0.5, 0.0, round(rng.uniform(-1, 1), 3)))
-        items.append(
-            Item(f"h{i}", at(1 + i % 28, i % 24, month=10 + i % 2), topics, compound, language=rng.choice(("en", "fr")))
-        )
+        # Every fifth headline shares its time with the one before: the id tie-break is exercised too.
+        when = items[-1].published_at if i % 5 == 4 else at(1 + i % 28, i % 24, month=10 + i % 2)
+        items.append(Item(f"h{i}", when, topics, compound, language=rng.choice(("en", "fr"))))
     return list(zip(add_items(engine, items), items, strict=True))
 
 

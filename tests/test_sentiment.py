@@ -178,8 +178,7 @@ def test_overlay_engine_matches_stock_walk_on_ascii() -> None:
     # The overlay engine skips VADER's emoji pass on ASCII text: with the stock lexicon it must agree.
     from tracker.sentiment.engine import VaderEngine
 
-    stock, ours = vs.SentimentIntensityAnalyzer(), VaderEngine()
-    ours.mixed_ratio = None  # the walk alone: the mixed-headline rule is tested below
+    stock, ours = vs.SentimentIntensityAnalyzer(), VaderEngine()  # no mixed-headline rule: that is English's
     for text in ["It is not bad at all", "GREAT results but weak guidance!!", "hardly a good day", ""]:
         assert ours.polarity_scores(text) == stock.polarity_scores(text)
 
@@ -295,9 +294,7 @@ def _headline_engine(cls: type) -> vs.SentimentIntensityAnalyzer:
 def _engines() -> tuple[vs.SentimentIntensityAnalyzer, vs.SentimentIntensityAnalyzer]:
     from tracker.sentiment.engine import VaderEngine
 
-    ours = VaderEngine()
-    ours.mixed_ratio = None  # the walk alone; the mixed rule is tested apart
-    return ours, vs.SentimentIntensityAnalyzer()
+    return VaderEngine(), vs.SentimentIntensityAnalyzer()
 
 
 def test_headline_rules() -> None:

@@ -179,10 +179,11 @@ def parse_config(text: str, path: str) -> Config:
         raise ConfigError(f"environment variable {name}: not valid JSON") from None
     except ValidationError as exc:
         messages = []
+        set_vars = {k.upper() for k in os.environ}  # pydantic-settings matches names regardless of case
         for e in exc.errors():
             env = f"TRACKER_{str(e['loc'][0]).upper()}" if e["loc"] else ""
-            if env and env in os.environ:  # the environment beats the file: name the variable, not a line
-                messages.append(f"environment variable {env}: {e['msg']}")
+            if env and env in set_vars:  # the environment beats the file: name the variable, not a line
+                messages.append(f"environment variable {env}: {str(e['msg']).removeprefix('Value error, ')}")
             else:
                 messages.append(_describe(path, text, {**e, "loc": ("settings", *e["loc"])}))
         raise ConfigError("\n".join(messages)) from None

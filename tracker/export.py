@@ -41,7 +41,9 @@ SERIES_COLUMNS = (
 HEADLINE_COLUMNS = ("published_at", "source", "publisher", "title", "url", "language", "compound", "topics")
 
 # Leading spaces and control characters do not stop a spreadsheet from evaluating what follows them.
-_FORMULA = re.compile(r"^[\s\x00-\x1f\x7f]*[=+\-@|%]")
+# The characters that start a formula, and the ones that may stand before them (below, for the SQL form).
+FORMULA_STARTS = "=+-@|%"
+_FORMULA = re.compile(r"^[\s\x00-\x1f\x7f]*[" + re.escape(FORMULA_STARTS) + "]")
 _ROWS_PER_CHUNK = 2000
 
 
@@ -165,7 +167,7 @@ def sql_text_cell(value: Any, dialect: str) -> ColumnElement[str]:
     else:
         first_code, has_quote = func.unicode(text), func.instr(text, '"') > 0
     first = func.substr(func.ltrim(text, literal(_FORMULA_LEAD)), 1, 1)
-    formula = or_(first.in_(list("=+-@|%")), func.substr(text, 1, 1).in_(["\t", "\r"]))
+    formula = or_(first.in_(list(FORMULA_STARTS)), func.substr(text, 1, 1).in_(["\t", "\r"]))
     safe = case((formula, literal("'") + text), else_=text)
     quoted = literal('"') + func.replace(safe, '"', '""') + literal('"')
     return case((and_(first_code.between(65, 123), ~has_quote), literal('"') + text + literal('"')), else_=quoted)

@@ -322,17 +322,25 @@ class Fetcher:
     async def _keep_spacing(self, host: str) -> None:
         """Wait for this host's turn when it asks for time between requests (``host_spacing``; GDELT: 5 s).
 
-        Each caller books the next start time before it sleeps, so concurrent fetches to one host start in
-        turn, ``spacing`` apart, and nobody waits while holding a connection slot.
+        Called with the host's and a global slot held, right before the request goes out, so the booked time
+        is the real start: fetches to one host start ``spacing`` apart however long each takes or waits for a
+        slot. A fetch cancelled while it waits gives its turn back when nobody booked after it.
         """
         spacing = self.settings.host_spacing.get(host)
         if not spacing:
             return
         now = time.monotonic()
-        start = max(now, self._next_start.get(host, now))
+        before = self._next_start.get(host, now)
+        start = max(now, before)
         self._next_start[host] = start + spacing
-        if start > now:
+        if start <= now:
+            return
+        try:
             await asyncio.sleep(start - now)
+        except asyncio.CancelledError:
+            if self._next_start.get(host) == start + spacing:
+                self._next_start[host] = before
+            raise
 
     async def fetch(
         self,
@@ -350,10 +358,10 @@ class Fetcher:
         deadline: asyncio.Timeout | None = None
         host = self._host(url)
         try:
-            await self._keep_spacing(host)
             # Host slot first, then a global one: a queue for one busy host must not hold global slots.
             async with self._host_semaphore(host), self._global:
-                # Started here, so the deadline and `elapsed` cover the fetch, not the wait for a slot.
+                await self._keep_spacing(host)
+                # Started here, so the deadline and `elapsed` cover the fetch, not the wait for a slot or a turn.
                 started = time.monotonic()
                 deadline = asyncio.timeout(self.settings.fetch_deadline)
                 async with deadline:

@@ -269,6 +269,10 @@ class AlertRule(SQLModel, table=True):
     last_evaluated_at: datetime | None = utc_column()
     last_notified_at: datetime | None = utc_column()
     last_error: str | None = None
+    # A silence mutes notifications (never the evaluation) until then; `told` is the state receivers were last
+    # told (firing, resolved, nodata, error), so they can be brought up to date when the silence ends.
+    silenced_until: datetime | None = utc_column()
+    told: str | None = None
 
 
 class AlertEvent(SQLModel, table=True):

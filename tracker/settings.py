@@ -7,6 +7,7 @@ settings table is checked against this class by a test (tests/test_docs.py).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,7 +90,7 @@ class Settings(BaseSettings):
     @classmethod
     def _spacing(cls, value: dict[str, float]) -> dict[str, float]:
         for host, seconds in value.items():
-            if not host or seconds < 0 or seconds > 3600:
+            if not host or not math.isfinite(seconds) or seconds < 0 or seconds > 3600:
                 raise ValueError(f"host_spacing: {host!r} needs a host name and 0 to 3600 seconds, not {seconds}")
         return {host.lower(): float(seconds) for host, seconds in value.items()}
 

@@ -1,4 +1,4 @@
-// The alerts page: create / edit rules through the JSON API, preview them, send tests, delete.
+// The alerts page: create / edit rules through the JSON API, preview them, send tests, silence, delete.
 // Every server-provided string is written with textContent, never innerHTML; no inline scripts (CSP).
 (function () {
   "use strict";
@@ -160,6 +160,14 @@
     });
   }
 
+  function silence(button, lift) {
+    var url = "/api/alerts/" + encodeURIComponent(button.dataset.id) + "/silence";
+    (lift ? request("DELETE", url) : request("POST", url, { "for": "1h" })).then(function (r) {
+      if (r.ok) { window.location.reload(); return; }
+      $("#action-status").textContent = (r.data && r.data.detail) || ("Error " + r.status);
+    });
+  }
+
   function remove(button) {
     if (!window.confirm("Delete the rule " + button.dataset.name + " and its history?")) { return; }
     request("DELETE", "/api/alerts/" + encodeURIComponent(button.dataset.id)).then(function (r) {
@@ -176,5 +184,7 @@
     document.querySelectorAll(".edit-rule").forEach(function (b) { b.addEventListener("click", function () { edit(b); }); });
     document.querySelectorAll(".test-rule").forEach(function (b) { b.addEventListener("click", function () { sendTest(b); }); });
     document.querySelectorAll(".delete-rule").forEach(function (b) { b.addEventListener("click", function () { remove(b); }); });
+    document.querySelectorAll(".silence-rule").forEach(function (b) { b.addEventListener("click", function () { silence(b, false); }); });
+    document.querySelectorAll(".unsilence-rule").forEach(function (b) { b.addEventListener("click", function () { silence(b, true); }); });
   });
 })();

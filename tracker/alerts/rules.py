@@ -192,6 +192,10 @@ class Rule:
     clear_threshold: float | None = None
     repeat_seconds: int = 86400
     channels: tuple[str, ...] = ()
+    silenced_until: datetime | None = None  # notifications muted until then; evaluation goes on
+
+    def silenced(self, now: datetime) -> bool:
+        return self.silenced_until is not None and now < self.silenced_until
 
     @property
     def clear(self) -> float:
@@ -228,6 +232,7 @@ class RuleState:
     last_evaluated_at: datetime | None = None
     last_notified_at: datetime | None = None
     last_error: str | None = None
+    told: str | None = None  # what receivers were last told: firing, resolved, nodata or error
 
     @property
     def alert_open(self) -> bool:
@@ -262,6 +267,17 @@ class Notify:
 Decision = Transition | Notify
 
 
+MAX_SILENCE = timedelta(days=90)
+
+
+def silence_until(duration: str, now: datetime) -> datetime:
+    """The end of a silence of ``duration`` (``30m``, ``1h``, ``7d``) from ``now``; ValueError if out of range."""
+    delta = parse_duration(duration)
+    if delta > MAX_SILENCE:
+        raise ValueError(f"a silence lasts at most {format_duration(MAX_SILENCE)}, not {duration}")
+    return now + delta
+
+
 def _fmt(value: float | None) -> str:
     return "no data" if value is None else f"{value:.4g}"
 
@@ -273,7 +289,53 @@ def step(
 
     ``value`` None means no data (too few headlines, nothing to compute); ``error`` set means the evaluation
     failed (``value`` is then ignored). Pure: the same inputs always give the same outputs.
+
+    A silenced rule is evaluated as any other (its state changes are recorded) but sends nothing. The first
+    evaluation after the silence tells the receivers what changed while they were not told: a rule still
+    firing is announced as firing (Alertmanager's behaviour), one that resolved meanwhile as resolved.
     """
+    new, decisions = _step(rule, state, value, error, now)
+    told = {"repeat": "firing"}
+    if rule.silenced(now):
+        # Muted: nothing sent, so neither the repeat clock nor what receivers know moves.
+        muted: list[Decision] = [d for d in decisions if not isinstance(d, Notify)]
+        return replace(new, last_notified_at=state.last_notified_at, told=state.told), muted
+    if state.told == "resolved":
+        # Receivers know of no open alert (it fired and passed while silenced): nothing to take back.
+        kept: list[Decision] = [
+            d for d in decisions if not (isinstance(d, Notify) and d.reason in ("resolved", "nodata", "error"))
+        ]
+        if len(kept) != len(decisions):
+            new, decisions = replace(new, last_notified_at=state.last_notified_at), kept
+    unheard = state.told in ("resolved", "nodata", "error") or (state.told is None and state.last_notified_at is None)
+    if unheard:
+        # A "still firing" reminder for an alert whose firing was muted: to its receivers it is news.
+        decisions = [
+            replace(d, reason="firing") if isinstance(d, Notify) and d.reason == "repeat" else d for d in decisions
+        ]
+    notes = [d for d in decisions if isinstance(d, Notify)]
+    if notes:
+        return replace(new, told=told.get(notes[-1].reason, notes[-1].reason)), decisions
+    silence_ended = (
+        rule.silenced_until is not None
+        and state.last_evaluated_at is not None
+        and state.last_evaluated_at < rule.silenced_until <= now
+    )
+    if silence_ended:
+        if new.state == "firing" and state.told != "firing":
+            message = f"{rule.name}: firing after the silence, {rule.describe()} (value {_fmt(new.last_value)})"
+            decisions.append(Notify("firing", "firing", state.state, new.last_value, message))
+            new = replace(new, last_notified_at=now, told="firing")
+        elif not new.alert_open and state.told in ("firing", "nodata", "error"):
+            message = f"{rule.name}: resolved during the silence (value {_fmt(new.last_value)})"
+            decisions.append(Notify("resolved", new.state, state.state, new.last_value, message))
+            new = replace(new, last_notified_at=now, told="resolved")
+    return new, decisions
+
+
+def _step(
+    rule: Rule, state: RuleState, value: float | None, error: str | None, now: datetime
+) -> tuple[RuleState, list[Decision]]:
     prev = state.state
     decisions: list[Decision] = []
     new = replace(state, last_evaluated_at=now)

@@ -1,4 +1,4 @@
-"""``tracker alerts add|list|rm|test|history|evaluate``: manage alert rules from the command line.
+"""``tracker alerts add|list|rm|silence|unsilence|test|history|evaluate``: manage alert rules from the command line.
 
 The same validation and address checks as the API (``RuleIn``, ``check_target``); mistakes are ``UserError``
 (one line, exit code 2, no traceback). Never prints channel URLs in full in the history (they may hold secrets).
@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from tracker.alerts.evaluate import evaluate_all
 from tracker.alerts.notify import check_target, deliver_pending, kind_label, send_test
-from tracker.alerts.rules import RuleIn
+from tracker.alerts.rules import RuleIn, silence_until
 from tracker.cli.app import UserError, app, echo_json, state
 from tracker.models import ALL_TOPIC
 from tracker.store import alerts as store
@@ -116,6 +116,8 @@ def list_cmd(fmt: str = typer.Option("table", "--format", help="table or json"))
         rule = store.rule_from_row(r)
         value = "-" if r.last_value is None else f"{r.last_value:.4g}"
         flag = "" if r.enabled else " (disabled)"
+        if rule.silenced(_now()):
+            flag += f" (silenced until {rule.silenced_until:%Y-%m-%dT%H:%M:%SZ})"
         typer.echo(
             f"{r.id:>4}  {r.name}{flag}  [{r.state}]  value {value}  {rule.describe()}  channels {len(rule.channels)}"
         )
@@ -128,6 +130,31 @@ def rm(name: str = typer.Argument(..., help="Rule name (or id).")) -> None:
     with state.engine().begin() as conn:
         store.delete_rule(conn, rule_id)
     typer.echo(f"deleted alert rule {name!r}")
+
+
+@alerts_app.command("silence")
+def silence(
+    name: str = typer.Argument(..., help="Rule name (or id)."),
+    for_: str = typer.Option("1h", "--for", help="How long to mute its notifications (30m, 1h, 7d; at most 90d)."),
+) -> None:
+    """Mute a rule's notifications for a while; it keeps being evaluated, and a change is sent when it ends."""
+    rule_id = _find(name)
+    try:
+        until = silence_until(for_, _now())
+    except ValueError as exc:
+        raise UserError(f"--for: {exc}") from None
+    with state.engine().begin() as conn:
+        store.set_silence(conn, rule_id, until)
+    typer.echo(f"alert rule {name!r} silenced until {until:%Y-%m-%dT%H:%M:%SZ}")
+
+
+@alerts_app.command("unsilence")
+def unsilence(name: str = typer.Argument(..., help="Rule name (or id).")) -> None:
+    """Lift a rule's silence now."""
+    rule_id = _find(name)
+    with state.engine().begin() as conn:
+        store.set_silence(conn, rule_id, None)
+    typer.echo(f"alert rule {name!r} is no longer silenced")
 
 
 @alerts_app.command("test")

@@ -33,6 +33,7 @@ _STATE_COLUMNS = (
     "last_evaluated_at",
     "last_notified_at",
     "last_error",
+    "told",
 )
 
 
@@ -59,6 +60,7 @@ def rule_from_row(row: Any) -> Rule:
         clear_threshold=m["clear_threshold"],
         repeat_seconds=m["repeat_seconds"],
         channels=channels,
+        silenced_until=m["silenced_until"],
     )
 
 
@@ -72,6 +74,7 @@ def state_from_row(row: Any) -> RuleState:
         last_evaluated_at=m["last_evaluated_at"],
         last_notified_at=m["last_notified_at"],
         last_error=m["last_error"],
+        told=m["told"],
     )
 
 
@@ -84,6 +87,7 @@ def state_columns(state: RuleState) -> dict[str, Any]:
         "last_evaluated_at": state.last_evaluated_at,
         "last_notified_at": state.last_notified_at,
         "last_error": state.last_error,
+        "told": state.told,
     }
 
 
@@ -118,6 +122,7 @@ def rule_dict(row: Any) -> dict[str, Any]:
         "last_evaluated_at": _iso(m["last_evaluated_at"]),
         "last_notified_at": _iso(m["last_notified_at"]),
         "last_error": m["last_error"],
+        "silenced_until": _iso(m["silenced_until"]),
         "created_at": _iso(m["created_at"]),
         "updated_at": _iso(m["updated_at"]),
     }
@@ -157,6 +162,12 @@ def insert_rule(conn: Connection, columns: dict[str, Any], *, now: datetime) -> 
 def update_rule(conn: Connection, rule_id: int, columns: dict[str, Any], *, now: datetime) -> bool:
     """Change a rule's definition. Its state is kept: the next evaluation applies the new definition to it."""
     result = conn.execute(update(_R).where(_R.c.id == rule_id).values(**columns, updated_at=now))
+    return bool(result.rowcount)
+
+
+def set_silence(conn: Connection, rule_id: int, until: datetime | None) -> bool:
+    """Mute a rule's notifications until ``until`` (None lifts the silence). False if there is no such rule."""
+    result = conn.execute(update(_R).where(_R.c.id == rule_id).values(silenced_until=until))
     return bool(result.rowcount)
 
 

@@ -1,7 +1,7 @@
 """Database engines: SQLite (WAL, busy timeout, write lock taken up front) or PostgreSQL, by URL.
 
-The schema is created on first use: ``open_engine`` adds the tables and indexes that are missing (nothing is
-altered or dropped).
+The schema is created on first use: ``open_engine`` adds the tables, nullable columns and indexes that are
+missing (nothing is altered or dropped).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
@@ -68,14 +68,34 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     return engine
 
 
-def _create_schema(engine: Engine) -> None:
-    """Tables that are missing, then indexes that are missing (``create_all`` skips those of existing tables).
+_SCHEMA_LOCK = 0x7472_6163_6B65_72  # "tracker": the advisory lock key held while the schema is brought up to date
 
-    An index added in a later release is built once, when an existing database is first opened by it.
+
+def _create_schema(engine: Engine) -> None:
+    """Tables that are missing, then the columns and indexes that existing tables lack.
+
+    ``create_all`` skips existing tables: a nullable column or an index added by a later release is added
+    once, when an existing database is first opened by it (a new index on a large table blocks writers
+    while it is built: once, at the first start). Nothing is ever altered or dropped; a change beyond
+    adding (a type, a constraint) needs a real migration.
     """
-    SQLModel.metadata.create_all(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Two processes starting together (collector and dashboard after an upgrade) would both find an
+            # index missing and both create it; one waits here for the other instead. SQLite's writers are
+            # already one at a time (BEGIN IMMEDIATE).
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+        SQLModel.metadata.create_all(conn)
+        present = inspect(conn)
         for table in SQLModel.metadata.sorted_tables:
+            have = {c["name"] for c in present.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                if not column.nullable or column.primary_key:
+                    raise RuntimeError(f"table {table.name} lacks the NOT NULL column {column.name}: migrate by hand")
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
             for index in table.indexes:
                 index.create(conn, checkfirst=True)
 
