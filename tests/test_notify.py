@@ -375,6 +375,19 @@ def test_apprise_json_target_refused_then_delivered(sqlite_url, receiver_factory
     assert sent["title"] == "[tracker] FIRING: direct"
 
 
+@pytest.mark.parametrize("query", ["", "?redirect=yes"])
+def test_apprise_never_follows_a_redirect(sqlite_url, receiver_factory, query):
+    # The guard checked the first host only: a 307 to another (say 169.254.169.254) must go nowhere.
+    engine = open_engine(sqlite_url)
+    inner = receiver_factory(free_port(), [200])
+    outer_port = free_port()
+    outer = receiver_factory(outer_port, [(307, {"Location": inner.url})] * 20)
+    queue_direct(engine, f"json://127.0.0.1:{outer_port}/{query}")
+    report = deliver_pending(engine, settings(), now=NOW, sleep=no_sleep)
+    assert outer.connections >= 1 and inner.connections == 0
+    assert report.delivered == 0
+
+
 def test_delivery_budget_hands_the_rest_back(sqlite_url, receiver_factory):
     engine = open_engine(sqlite_url)
     rec = receiver_factory(free_port(), [200, 200])

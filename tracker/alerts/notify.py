@@ -305,9 +305,13 @@ def send_apprise(settings: Settings, url: str, payload: dict[str, Any]) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         import apprise
 
-        app = apprise.Apprise()
+        # apprise follows HTTP redirects by default, to wherever they point: our check saw only the first
+        # host. Never follow one (asset default, then each plugin, since a URL's ?redirect=yes would win).
+        app = apprise.Apprise(asset=apprise.AppriseAsset(http_redirects=False))
         if not app.add(url):
             raise DeliveryError("apprise does not understand this URL", retryable=False)
+        for plugin in app:
+            plugin.redirects = False
         _check_apprise(url, settings)
         ok = app.notify(title=subject_of(payload), body="\n".join(_summary_lines(payload)))
     if not ok:
