@@ -200,3 +200,26 @@ def test_due_sources_only(httpserver: HTTPServer, sqlite_url: str, n: int):
     assert len(run_once(engine, config, alerts=False).sources) == n
     assert run_once(engine, config, alerts=False).sources == []  # nothing is due half an hour early
     assert len(httpserver.log) == n
+
+
+def test_a_feed_that_repeats_one_guid_or_one_link_keeps_every_story(httpserver: HTTPServer, db_url: str):
+    def feed(items: str) -> bytes:
+        return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
+
+    titles = ("Nvidia beats estimates", "AMD slumps on weak guidance", "TSMC raises capex")
+    same_guid = "".join(f'<item><title>{t}</title><guid isPermaLink="false">item</guid></item>' for t in titles)
+    # Every item linked to the home page, and the last story repeated word for word.
+    homepage = "".join(f"<item><title>{t} again</title><link>https://example.com/</link></item>" for t in titles)
+    homepage += "<item><title>TSMC raises capex again</title><link>https://example.com/</link></item>"
+    httpserver.expect_request("/guid").respond_with_data(feed(same_guid), content_type="application/rss+xml")
+    httpserver.expect_request("/home").respond_with_data(feed(homepage), content_type="application/rss+xml")
+    config = make_config(
+        db_url, [("guid", "rss", httpserver.url_for("/guid")), ("home", "rss", httpserver.url_for("/home"))]
+    )
+    engine = open_engine(db_url)
+    first = run_once(engine, config, force=True, alerts=False)
+    assert {r.name: r.new for r in first.sources} == {"guid": 3, "home": 3}
+    again = run_once(engine, config, force=True, alerts=False)  # keys are stable from one fetch to the next
+    assert sum(r.new for r in again.sources) == 0
+    stored = sorted(r.title for r in _rows(engine, HeadlineRow))
+    assert stored == sorted([*titles, *(f"{t} again" for t in titles)])

@@ -344,9 +344,21 @@ def test_control_characters_and_nul_never_reach_the_text() -> None:
     body = rss_doc(item("Bad\x00 \x01bytes", description="x\x0by"))
     result, seconds = timed("rss", body)
     assert seconds < FAST
+    assert len(result.items) == 1
     for it in result.items:
         assert "\x00" not in it.title + it.summary
         (it.title + it.summary).encode("utf-8")
+
+
+@pytest.mark.parametrize("ref", ["&#xD800;", "&#55296;", "&#xDFFF;", "&#0;", "&#x110000;"])
+def test_one_impossible_character_reference_does_not_lose_the_feed(ref: str) -> None:
+    good = "".join(item(f"Good story {i}", link=f"https://e.com/{i}") for i in range(50))
+    result = sources.parse("rss", rss_doc(good + item(f"bad {ref} here", link="https://e.com/bad")))
+    assert result.error is None
+    assert len(result.items) == 51
+    bad = result.items[-1]
+    assert bad.title == "bad \ufffd here"
+    bad.title.encode("utf-8")
 
 
 def test_greek_date_gives_no_published_but_keeps_the_raw_string() -> None:

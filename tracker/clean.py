@@ -459,13 +459,33 @@ def dedupe_key(url: str | None, guid: str | None, source_name: str, title: str, 
     return _key(canonical_url(url) if url else None, guid, source_name, title, summary)
 
 
+def _text_hash(title: str, summary: str) -> str:
+    return _sha1(_fold(" ".join(title.split())) + "\n" + _fold(" ".join(summary.split())))
+
+
 def _key(canonical: str | None, guid: str | None, source_name: str, title: str, summary: str) -> str:
     # ``dedupe_key`` for a URL already canonical (clean_item has it: canonicalising twice is measurable).
     if canonical:
         return "url:" + _sha1(canonical)
     if guid:
         return f"guid:{source_name}:{guid}"
-    return "hash:" + _sha1(_fold(" ".join(title.split())) + "\n" + _fold(" ".join(summary.split())))
+    return "hash:" + _text_hash(title, summary)
+
+
+def disambiguate_keys(items: list[Cleaned]) -> None:
+    """Within one response, items that share a key but not their text get the text's hash added to the key.
+
+    Broken feeds give every item the same guid, or link every item to their home page; without this all but
+    one of those stories would be taken for copies of it. The text, not the position, tells them apart, so
+    each keeps its key from one fetch to the next; the same story twice in a response stays one.
+    """
+    texts: dict[str, set[str]] = {}
+    for it in items:
+        texts.setdefault(it.dedupe_key, set()).add(_text_hash(it.title, it.summary))
+    shared = {key for key, hashes in texts.items() if len(hashes) > 1}
+    for it in items:
+        if it.dedupe_key in shared:
+            it.dedupe_key = f"{it.dedupe_key}|{_text_hash(it.title, it.summary)}"
 
 
 def clean_item(

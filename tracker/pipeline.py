@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from tracker import sources as parsers
-from tracker.clean import clean_item
+from tracker.clean import clean_item, disambiguate_keys
 from tracker.config import Config, TopicConfig
 from tracker.fetch import Fetcher, FetchResult
 from tracker.language import detect_language
@@ -76,11 +76,15 @@ def build_headlines(claim: Claim, parsed: ParseResult, *, now: datetime, tagger:
     out: list[Headline] = []
     skipped = parsed.skipped
     feed_language = parsed.feed_language
+    items = []
     for raw in parsed.items:
         cleaned = clean_item(raw, now=now, source_name=claim.name, feed_language=feed_language)
         if cleaned is None:
             skipped += 1
-            continue
+        else:
+            items.append(cleaned)
+    disambiguate_keys(items)
+    for cleaned in items:
         hint = cleaned.language_hint or claim.language
         language = detect_language(f"{cleaned.title} {cleaned.summary[:300]}", hint)
         out.append(

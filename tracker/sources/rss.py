@@ -716,13 +716,32 @@ def _cut_after_items(body: bytes, max_items: int) -> bytes | None:
     return None
 
 
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _fix_char_refs(data: bytes) -> bytes:
+    """Character references to what no text can hold (a lone surrogate, NUL, past U+10FFFF) become U+FFFD.
+
+    feedparser raises on them (a UnicodeEncodeError in its character-reference handler), which would lose the
+    whole feed for one bad title; lxml's strict parser refuses them, which is how we got here.
+    """
+    if b"&#" not in data:
+        return data
+
+    def fix(m: re.Match[bytes]) -> bytes:
+        code = int(m[1], 16) if m[1] else int(m[2])
+        return b"&#xFFFD;" if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else m[0]
+
+    return _CHAR_REF.sub(fix, data)
+
+
 def _fallback(body: bytes, content_type: str, max_items: int, strict_error: str) -> ParseResult:
     # Both lenient parsers below are more forgiving than lxml's strict mode: no declaration anywhere, in any
     # reading, and a bounded amount of work for each.
     if _declares_entities(body, _readings(body, content_type)):
         raise Refused("feed declares XML entities (refused)")
     cut = _cut_after_items(body, max_items)
-    data = body if cut is None else cut
+    data = _fix_char_refs(body if cut is None else cut)
     if len(data) > FEEDPARSER_MAX_BYTES or "Excessive depth" in strict_error:
         result = _recover(data, max_items, strict_error)
     else:
