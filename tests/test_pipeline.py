@@ -223,3 +223,76 @@ def test_a_feed_that_repeats_one_guid_or_one_link_keeps_every_story(httpserver: 
     assert sum(r.new for r in again.sources) == 0
     stored = sorted(r.title for r in _rows(engine, HeadlineRow))
     assert stored == sorted([*titles, *(f"{t} again" for t in titles)])
+
+
+class Raw304(Response):
+    """Werkzeug drops Last-Modified from a 304 (an "entity header" in RFC 2616); real servers send it."""
+
+    def get_wsgi_headers(self, environ):  # type: ignore[no-untyped-def]
+        return self.headers
+
+
+def test_errors_then_a_304_clear_the_error_count_and_keep_the_new_last_modified(httpserver: HTTPServer, db_url: str):
+    body = rss([{"title": "Micron jumps on memory demand", "link": "https://n.example/mu"}])
+    script = iter(["ok", "500", "500", "304"])
+
+    def handler(request: Request) -> Response:
+        step = next(script)
+        if step == "ok":
+            return Response(body, headers={"Last-Modified": "Mon, 30 Nov 2026 10:00:00 GMT",
+                                           "Content-Type": "application/rss+xml"})  # fmt: skip
+        if step == "500":
+            return Response("boom", status=500)
+        assert request.headers.get("If-Modified-Since") == "Mon, 30 Nov 2026 10:00:00 GMT"
+        return Raw304(status=304, headers={"Last-Modified": "Tue, 01 Dec 2026 08:00:00 GMT"})
+
+    httpserver.expect_request("/feed").respond_with_handler(handler)
+    config = make_config(db_url, [("mu", "rss", httpserver.url_for("/feed"))])
+    engine = open_engine(db_url)
+    for _ in range(3):
+        run_once(engine, config, force=True, alerts=False)
+    (state,) = _rows(engine, Source)
+    assert state.consecutive_errors == 2 and state.last_modified == "Mon, 30 Nov 2026 10:00:00 GMT"
+    report = run_once(engine, config, force=True, alerts=False).sources[0]
+    assert report.not_modified and report.error is None
+    (state,) = _rows(engine, Source)
+    assert state.consecutive_errors == 0 and state.last_error is None
+    assert state.last_modified == "Tue, 01 Dec 2026 08:00:00 GMT"
+    assert len(_rows(engine, HeadlineRow)) == 1
+
+
+@pytest.mark.parametrize(("retry_after", "at_least"), [("7200", 7200), ("garbage", 0)])
+def test_a_429_retry_after_sets_the_next_fetch(httpserver: HTTPServer, db_url: str, retry_after: str, at_least: int):
+    from datetime import UTC, datetime, timedelta
+
+    httpserver.expect_request("/feed").respond_with_data("slow down", status=429, headers={"Retry-After": retry_after})
+    config = make_config(db_url, [("busy", "rss", httpserver.url_for("/feed"))])
+    engine = open_engine(db_url)
+    before = datetime.now(UTC)
+    report = run_once(engine, config, force=True, alerts=False).sources[0]
+    assert "429" in (report.error or "")
+    (state,) = _rows(engine, Source)
+    wait = state.next_fetch_at - before
+    assert state.consecutive_errors == 1
+    assert wait >= timedelta(seconds=at_least)
+    assert wait <= timedelta(hours=24, minutes=1)  # never parked beyond the cap
+
+
+def test_an_undated_item_keeps_its_first_seen_time_when_fetched_again_later(httpserver: HTTPServer, db_url: str):
+    from datetime import UTC, datetime, timedelta
+
+    from tracker.store import queries
+
+    httpserver.expect_request("/feed").respond_with_data(
+        rss([{"title": "Palantir wins an AI contract", "link": "https://n.example/pltr"}]),
+        content_type="application/rss+xml",
+    )
+    config = make_config(db_url, [("nodate", "rss", httpserver.url_for("/feed"))])
+    engine = open_engine(db_url)
+    t1 = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    assert run_once(engine, config, now=t1, force=True, alerts=False).sources[0].new == 1
+    assert run_once(engine, config, now=t1 + timedelta(hours=6), force=True, alerts=False).sources[0].new == 0
+    (row,) = _rows(engine, HeadlineRow)
+    assert row.published_at == t1 and row.first_seen_at == t1 and row.date_flag == "inferred"
+    (shown,) = queries.headlines(engine, start=t1 - timedelta(days=1), end=t1 + timedelta(days=1))
+    assert shown["date_inferred"] is True and shown["published_at"] == t1
