@@ -70,6 +70,14 @@ GOOD_TOPIC = '[[topics]]\nkey = "nvda"\nlabel = "NVIDIA"\nkind = "ticker"\nterms
             GOOD_SOURCE + '[[sources]]\nname = "a"\nkind = "rss"\nurl = "https://x.org/"\n',
             "line 6: sources.1.name: 'a' is used twice",
         ),
+        (
+            GOOD_SOURCE + '[[sources]]\nname = "b"\nkind = "rss"\nurl = "http://public@127.0.0.1/feed"\n',
+            "line 8: sources.1.url: must not carry a user name",
+        ),
+        (
+            GOOD_SOURCE + '[[sources]]\nname = "b"\nkind = "rss"\nurl = "https://u:pw@x.org/feed"\n',
+            "line 8: sources.1.url: must not carry a user name",
+        ),
         (GOOD_SOURCE + 'every = "often"\n', "line 5: sources.0.every"),
         (GOOD_SOURCE + 'colour = "red"\n', "line 5: sources.0.colour: unknown key"),
         (

@@ -47,6 +47,9 @@ class SourceConfig(BaseModel):
             raise ValueError("must start with http:// or https://")
         if "\\" in value or any(ord(c) < 0x21 for c in value):
             raise ValueError("must not contain backslashes, spaces or control characters")
+        if "@" in value.split("//", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]:
+            # user@host: a credential shown by `tracker sources`, or a disguise for the real host.
+            raise ValueError("must not carry a user name or password before the host")
         return value
 
     @field_validator("every")
