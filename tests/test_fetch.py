@@ -503,6 +503,25 @@ def test_blackhole_fails_within_the_read_timeout() -> None:
     assert took < 3
 
 
+def test_a_blackholed_fetch_gives_its_slot_back(server: EvilServer) -> None:
+    # One fetch slot in all: after the blackhole times out, the next source is fetched on the same fetcher.
+    server.routes["/good"] = feed_handler()
+    settings = make_settings(read_timeout=0.3, max_concurrency=1, per_host_limit=1)
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(8)
+
+        async def go() -> list[FetchResult]:
+            async with Fetcher(settings) as fetcher:
+                bad = await fetcher.fetch(f"http://127.0.0.1:{hole.getsockname()[1]}/feed")
+                good = await asyncio.wait_for(fetcher.fetch(server.url("/good")), 10)  # not waiting forever
+                return [bad, good]
+
+        bad, good = asyncio.run(go())
+    assert bad.error == "read timeout after 0.3 s"
+    assert good.ok and good.body == b"<rss>ok</rss>"
+
+
 def test_closed_port_is_a_connection_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -179,6 +179,12 @@ def test_error_backoff_grows_and_respects_retry_after_with_a_cap(engine):
     delays = [backoff(1800, n).total_seconds() for n in (1, 2, 3, 4)]
     assert delays == sorted(delays) and delays[0] >= 1800 * 0.9
     assert backoff(1800, 50) == timedelta(hours=24)
+    # Jitter: sources failing together do not retry together, and stay within 10 % of the doubling.
+    import random
+
+    rng = random.Random(5)
+    spread = {backoff(1800, 2, rng=rng).total_seconds() for _ in range(20)}
+    assert len(spread) > 10 and all(3600 * 0.9 <= d <= 3600 * 1.1 for d in spread)
 
 
 def test_a_leased_source_is_not_claimed_twice_and_a_dead_holder_is_taken_over(engine):
