@@ -315,3 +315,13 @@ def test_cli_silence_and_unsilence(sqlite_url, monkeypatch, capsys):
     assert code == 0 and "no longer silenced" in out
     code, out, _ = run_cli(monkeypatch, capsys, "alerts", "list")
     assert "silenced" not in out
+
+
+def test_a_rule_that_fires_when_the_news_stops(engine):
+    # no_data="firing": every feed failing (no headlines in the window) is itself the alert.
+    add_rule(engine, name="news stopped", topic="all", metric="volume", op="<", threshold=1, min_headlines=1,
+             no_data="firing")  # fmt: skip
+    report = evaluate_all(engine, SETTINGS, now=NOW)
+    assert report.states == {"firing": 1} and report.notifications == 1
+    put_hours(engine, "all", [hour_floor(NOW) + HOUR], -0.1)
+    assert evaluate_all(engine, SETTINGS, now=NOW + 2 * HOUR).states == {"resolved": 1}

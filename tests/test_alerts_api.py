@@ -68,6 +68,9 @@ def test_crud_round_trip(client):
     r = client.put(f"/api/alerts/{rid}", json={**RULE, "threshold": -0.4, "clear_threshold": None})
     assert r.status_code == 200, r.text
     assert r.json()["threshold"] == -0.4 and r.json()["clear_threshold"] is None
+    assert r.json()["no_data"] == "nodata" and r.json()["on_error"] == "error"
+    r = client.put(f"/api/alerts/{rid}", json={**RULE, "no_data": "firing", "on_error": "keep"})
+    assert (r.json()["no_data"], r.json()["on_error"]) == ("firing", "keep")
     assert client.delete(f"/api/alerts/{rid}").status_code == 204
     assert client.get(f"/api/alerts/{rid}").status_code == 404
     assert client.delete(f"/api/alerts/{rid}").status_code == 404
@@ -85,6 +88,8 @@ def test_crud_round_trip(client):
         ({"channels": ["http://127.0.0.1:9/hook"]}, "channels"),
         ({"channels": ["json://169.254.169.254/"]}, "channels"),
         ({"channels": ["file:///etc/passwd"]}, "channels"),
+        ({"no_data": "maybe"}, "no_data"),
+        ({"on_error": "ok"}, "on_error"),
     ],
 )
 def test_validation_errors_are_422_naming_the_field(client, change, field):

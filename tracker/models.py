@@ -273,6 +273,8 @@ class AlertRule(SQLModel, table=True):
     # told (firing, resolved, nodata, error), so they can be brought up to date when the silence ends.
     silenced_until: datetime | None = utc_column()
     told: str | None = None
+    no_data: str | None = None  # nodata (None means it too), keep or firing: see alerts.rules.Rule
+    on_error: str | None = None  # error (None means it too), keep or firing
 
 
 class AlertEvent(SQLModel, table=True):

@@ -41,6 +41,8 @@
       min_headlines: numberOrText(f.elements.min_headlines.value),
       "for": f.elements["for"].value.trim() || null,
       repeat_interval: f.elements.repeat_interval.value.trim() || "24h",
+      no_data: f.elements.no_data.value,
+      on_error: f.elements.on_error.value,
       channels: f.elements.channels.value.split(/\r?\n/).map(function (s) { return s.trim(); }).filter(Boolean)
     };
     if (body.min_headlines === null) { body.min_headlines = 1; }
@@ -130,7 +132,7 @@
     var f = form();
     f.elements.id.value = button.closest("tr").dataset.ruleId;
     f.dataset.enabled = rule.enabled === false ? "false" : "true";
-    ["name", "topic", "metric", "window", "op", "repeat_interval"].forEach(function (k) {
+    ["name", "topic", "metric", "window", "op", "repeat_interval", "no_data", "on_error"].forEach(function (k) {
       if (rule[k] !== undefined && rule[k] !== null) { f.elements[k].value = rule[k]; }
     });
     f.elements.threshold.value = rule.threshold;

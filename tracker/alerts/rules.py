@@ -74,6 +74,8 @@ class RuleIn(BaseModel):
     repeat_interval: str = "24h"
     channels: list[str] = Field(default_factory=list, max_length=MAX_CHANNELS)
     enabled: bool = True
+    no_data: Literal["nodata", "keep", "firing"] = "nodata"
+    on_error: Literal["error", "keep", "firing"] = "error"
 
     @field_validator("name")
     @classmethod
@@ -173,6 +175,8 @@ class RuleIn(BaseModel):
             "repeat_seconds": int(parse_duration(self.repeat_interval).total_seconds()),
             "channels": json.dumps(self.channels),
             "enabled": self.enabled,
+            "no_data": self.no_data,
+            "on_error": self.on_error,
         }
 
 
@@ -193,6 +197,8 @@ class Rule:
     repeat_seconds: int = 86400
     channels: tuple[str, ...] = ()
     silenced_until: datetime | None = None  # notifications muted until then; evaluation goes on
+    no_data: str = "nodata"  # what no data means: nodata (its own state), keep (the last state), firing
+    on_error: str = "error"  # what a failed evaluation means: error, keep, firing
 
     def silenced(self, now: datetime) -> bool:
         return self.silenced_until is not None and now < self.silenced_until
@@ -349,32 +355,41 @@ def _step(
             decisions.append(Notify(notify, to, prev, val, message))
             new = replace(new, last_notified_at=now)
 
+    # The rule's mapping (Grafana's "no data" / "error" handling): its own state (default), keep the last
+    # state, or count as the condition holding ("firing": e.g. alert when the news stops coming in).
     if error is not None:
-        message = f"{rule.name}: evaluation failed: {error}"[:500]
+        value = None
         new = replace(new, last_error=error[:500])
-        if prev == "error":
+        if rule.on_error == "keep":
             return new, decisions
-        if state.alert_open:
-            # Receivers were told it fires; tell them we can no longer tell (Grafana's "Error" alerting).
-            move("error", val=None, message=message, notify="error" if prev == "firing" else None)
-        else:
-            move("error", val=None, message=message, active_since=None)
-        return new, decisions
-
-    new = replace(new, last_error=None)
-    if value is None:
-        message = f"{rule.name}: no data for {rule.describe()}"
-        if prev == "nodata":
+        if rule.on_error != "firing":
+            message = f"{rule.name}: evaluation failed: {error}"[:500]
+            if prev == "error":
+                return new, decisions
+            if state.alert_open:
+                # Receivers were told it fires; tell them we can no longer tell (Grafana's "Error" alerting).
+                move("error", val=None, message=message, notify="error" if prev == "firing" else None)
+            else:
+                move("error", val=None, message=message, active_since=None)
             return new, decisions
-        if state.alert_open:
-            move("nodata", val=None, message=message, notify="nodata" if prev == "firing" else None)
-        else:
-            move("nodata", val=None, message=message, active_since=None)
-        return new, decisions
-
-    new = replace(new, last_value=value)
+    elif value is None:
+        new = replace(new, last_error=None)
+        if rule.no_data == "keep":
+            return new, decisions
+        if rule.no_data != "firing":
+            message = f"{rule.name}: no data for {rule.describe()}"
+            if prev == "nodata":
+                return new, decisions
+            if state.alert_open:
+                move("nodata", val=None, message=message, notify="nodata" if prev == "firing" else None)
+            else:
+                move("nodata", val=None, message=message, active_since=None)
+            return new, decisions
+    else:
+        new = replace(new, last_error=None, last_value=value)
+    # From here on, value None means no data or an error that the rule counts as its condition holding.
     if state.alert_open:
-        if rule.still_breaching(value):
+        if value is None or rule.still_breaching(value):
             if prev != "firing":
                 # Data came back and the condition still holds: the alert is firing again, say so.
                 move(
@@ -402,7 +417,7 @@ def _step(
         )
         return new, decisions
 
-    if rule.breaches(value):
+    if value is None or rule.breaches(value):
         active_since = state.active_since if prev == "pending" and state.active_since is not None else now
         held = now - active_since
         firing_message = f"{rule.name}: {rule.describe()} (value {_fmt(value)})"

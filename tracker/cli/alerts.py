@@ -58,6 +58,10 @@ def add(
     for_: str = typer.Option(None, "--for", help="How long the condition must hold before firing (e.g. 1h)."),
     clear: float = typer.Option(None, "--clear", help="Clear threshold (hysteresis); default: the threshold."),
     repeat: str = typer.Option("24h", "--repeat", help="Re-notify while firing at most this often."),
+    no_data: str = typer.Option(
+        "nodata", "--no-data", help="No data means: nodata (its own state), keep (the last state) or firing."
+    ),
+    on_error: str = typer.Option("error", "--on-error", help="A failed evaluation means: error, keep or firing."),
     channel: list[str] = typer.Option(
         None, "--channel", "-c", help="https://… webhook, mailto:…, or apprise URL (repeatable)."
     ),
@@ -77,6 +81,8 @@ def add(
                 "for": for_,
                 "clear_threshold": clear,
                 "repeat_interval": repeat,
+                "no_data": no_data,
+                "on_error": on_error,
                 "channels": list(channel or []),
             }
         )

@@ -61,6 +61,8 @@ def rule_from_row(row: Any) -> Rule:
         repeat_seconds=m["repeat_seconds"],
         channels=channels,
         silenced_until=m["silenced_until"],
+        no_data=m["no_data"] or "nodata",
+        on_error=m["on_error"] or "error",
     )
 
 
@@ -123,6 +125,8 @@ def rule_dict(row: Any) -> dict[str, Any]:
         "last_notified_at": _iso(m["last_notified_at"]),
         "last_error": m["last_error"],
         "silenced_until": _iso(m["silenced_until"]),
+        "no_data": m["no_data"] or "nodata",
+        "on_error": m["on_error"] or "error",
         "created_at": _iso(m["created_at"]),
         "updated_at": _iso(m["updated_at"]),
     }
