@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from pipeline_helpers import make_config
 from sqlalchemy import create_engine, text
 
@@ -76,3 +79,92 @@ def test_a_writer_blocked_by_another_write_transaction_waits_instead_of_failing(
     assert waited >= 1.0
     with engine.connect() as conn:
         assert conn.execute(text("SELECT last_error FROM sources")).scalar_one() == "HTTP 503"
+
+
+class _Switch:
+    """A TCP forwarder to the PostgreSQL server that can be cut and restored: the database going away."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.conns: list = []
+        self.listener = None
+
+    def up(self) -> None:
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(16)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def _accept(self, listener) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def down(self) -> None:
+        if self.listener is not None:
+            with contextlib.suppress(OSError):
+                self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept(); close() alone would not
+            self.listener.close()
+            self.listener = None
+        for s in self.conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+        self.conns.clear()
+
+
+@pytest.mark.postgres
+def test_the_collector_recovers_when_the_database_comes_back_without_a_restart(httpserver, caplog):
+    from conftest import PG_BASE, make_db_url
+    from pipeline_helpers import rss
+    from sqlalchemy import func, select
+    from sqlalchemy.engine import make_url
+
+    from tracker.models import HeadlineRow
+
+    httpserver.expect_request("/feed").respond_with_data(
+        rss([{"title": "Nvidia record quarter", "link": "https://n.example/1"}]), content_type="application/rss+xml"
+    )
+    urls = make_db_url("postgres", None)  # type: ignore[arg-type]
+    db_url = next(urls)
+    base = make_url(PG_BASE)
+    switch = _Switch((base.host or "127.0.0.1", base.port or 5432))
+    switch.up()
+    via = db_url.replace(f"{base.host}:{base.port or 5432}", f"127.0.0.1:{switch.port}")
+    try:
+        config = make_config(via, [("one", "rss", httpserver.url_for("/feed"))], connect_timeout=1.0)
+        engine = open_engine(via)  # schema created through the switch
+        switch.down()
+        with caplog.at_level(logging.ERROR):
+            collect_tick(engine, config)  # the database is gone: logged, not raised
+        assert any("collection cycle failed" in r.message for r in caplog.records)
+        switch.up()
+        collect_tick(engine, config)  # same process, same engine: it is back
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(HeadlineRow.__table__)).scalar_one() == 1
+    finally:
+        switch.down()
+        next(urls, None)  # drops the test schema
