@@ -10,7 +10,7 @@ from tracker.config import parse_config
 from tracker.models import Headline, HeadlineRow, HeadlineTopic, Rollup, Score, Sighting, Source, TopicHit
 from tracker.store import ingest
 from tracker.store.rollups import hourly_sums, rebuild_rollups
-from tracker.store.sources import backoff, claim_due, holder_id, record_error, sync_sources
+from tracker.store.sources import backoff, claim_due, holder_id, record_error, record_success, sync_sources
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 CONFIG = parse_config(
@@ -251,3 +251,21 @@ def test_day_rollups_are_the_hours_summed_by_day_after_ingest_and_after_a_partia
     with engine.begin() as conn:
         rebuild_rollups(conn, since=NOW - timedelta(days=3, hours=5))  # mid-day: that whole day is rebuilt
     compare()
+
+
+def test_after_two_days_asleep_each_source_is_fetched_once_not_once_per_missed_interval(engine):
+    # A laptop closed for two days: every source is overdue by ~96 intervals of 30 min; it is due once.
+    first = claims(engine, force=False)
+    with engine.begin() as conn:
+        for c in first.values():
+            record_success(conn, c, now=NOW, status=200, etag=None, last_modified=None, not_modified=False, new=0)
+    later = NOW + timedelta(days=2)
+    woke = claims(engine, now=later, holder="h:2", force=False)
+    assert set(woke) == set(first)
+    with engine.begin() as conn:
+        for c in woke.values():
+            record_success(conn, c, now=later, status=200, etag=None, last_modified=None, not_modified=False, new=0)
+    assert claims(engine, now=later + timedelta(minutes=1), holder="h:3", force=False) == {}
+    with engine.connect() as conn:
+        due = conn.execute(select(Source.next_fetch_at)).scalars().all()
+    assert all(d >= later + timedelta(minutes=29) for d in due)  # the next one is an interval ahead of waking
