@@ -2,8 +2,9 @@
 
 Everything the app needs (config, engine, clock, templates) is passed in and kept on ``app.state.ctx``:
 no settings or engine are built at import time. Security headers (CSP without inline scripts, nosniff,
-Referrer-Policy) are added to every response; plotly.js is served from the installed ``plotly`` package,
-so the pages work offline. The one exception to the CSP is ``/docs`` (Swagger UI loads from a CDN).
+Referrer-Policy) are added to every response; plotly.js is served from the installed ``plotly`` package and
+Swagger UI (``/docs``) from the installed ``fastapi_offline`` package, so every page works offline under one
+policy.
 """
 
 from __future__ import annotations
@@ -37,13 +38,6 @@ CSP = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-# Swagger UI and ReDoc pages are FastAPI's: they load their bundle from jsdelivr and start it inline.
-DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
-_DOCS_PATHS = ("/docs", "/redoc")
 
 
 class SecurityHeaders:
@@ -56,8 +50,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope.get("path", "")
-        csp = DOCS_CSP if path.startswith(_DOCS_PATHS) else CSP
+        csp = CSP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -97,6 +90,10 @@ def plotly_js_path() -> Path:
     return Path(str(resources.files("plotly").joinpath("package_data", "plotly.min.js")))
 
 
+def swagger_ui_path() -> Path:
+    return Path(str(resources.files("fastapi_offline").joinpath("static")))
+
+
 def create_app(
     config: Config | None = None,
     *,
@@ -109,6 +106,8 @@ def create_app(
         title="AI Bubble Tracker",
         summary="Headline sentiment about AI infrastructure: series, the AI Bubble Index, headlines, CSV.",
         version="0.1.0",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN and starts it inline: ours is below
+        redoc_url=None,
     )
     app.state.ctx = AppContext(config=cfg, templates=make_templates(), clock=clock or utc_now, _engine=engine)
     # Where the server listens decides whether writes (alert rules) need the admin token; serve() updates it.
@@ -160,6 +159,11 @@ def create_app(
             plotly_js, media_type="text/javascript", headers={"Cache-Control": "public, max-age=604800"}
         )
 
+    @app.get("/docs", include_in_schema=False)
+    def api_docs(request: Request) -> Response:
+        templates: Jinja2Templates = ctx(request).templates
+        return templates.TemplateResponse(request, "docs.html", {"title": "API"})
+
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:
         return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
@@ -170,6 +174,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(alerts.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path())), name="docs-assets")
     return app
 
 

@@ -216,7 +216,11 @@ def test_security_headers_and_no_cdn(client):
     js = client.get("/assets/plotly.min.js")
     assert js.status_code == 200 and len(js.content) > 1_000_000
     docs = client.get("/docs")
-    assert docs.status_code == 200 and "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+    assert docs.status_code == 200 and docs.headers["content-security-policy"] == csp  # one policy everywhere
+    assert re.findall(r'<script src="([^"]+)"', docs.text) == ["/docs-assets/swagger-ui-bundle.js", "/static/docs.js"]
+    assert re.search(r"<script>(?!</script>)", docs.text) is None and "http" not in docs.text.split("<body>")[0]
+    bundle = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and "SwaggerUIBundle" in bundle.text
     assert "/api/series" in client.get("/openapi.json").json()["paths"]
 
 

@@ -129,3 +129,27 @@ def test_overview_filters_drilldown_and_download(served, tmp_path):
             browser.close()
     assert errors == []
     assert outside == []
+
+
+def test_api_docs_render_offline_under_the_same_policy(served):
+    from playwright.sync_api import expect, sync_playwright
+
+    errors: list[str] = []
+    outside: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(served) else None)
+            page.goto(served + "/docs")
+            expect(page.locator(".opblock-summary-path", has_text="/api/series")).to_be_visible(timeout=20_000)
+            assert page.locator(".opblock").count() >= 8
+        finally:
+            browser.close()
+    assert errors == []  # a CSP refusal would show here
+    assert outside == []
