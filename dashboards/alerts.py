@@ -410,11 +410,7 @@ async def silence_alert(request: Request, rule_id: int) -> Response:
         until = silence_until(duration, _now(request))
     except ValueError as exc:
         return _invalid([("for", str(exc))])
-    with _engine(request).begin() as conn:
-        if not store.set_silence(conn, rule_id, until):
-            return JSONResponse({"detail": f"no alert rule with id {rule_id}"}, status_code=404)
-        row = store.get_rule(conn, rule_id)
-    return JSONResponse(_view(row, full=True))
+    return _set_silence(request, rule_id, until)
 
 
 @router.delete("/api/alerts/{rule_id:int}/silence", tags=["alerts"], summary="Lift a rule's silence")
@@ -423,8 +419,12 @@ def unsilence_alert(request: Request, rule_id: int) -> Response:
         authorize_write(request)
     except WriteRefused as exc:
         return _refused(exc)
+    return _set_silence(request, rule_id, None)
+
+
+def _set_silence(request: Request, rule_id: int, until: datetime | None) -> Response:
     with _engine(request).begin() as conn:
-        if not store.set_silence(conn, rule_id, None):
+        if not store.set_silence(conn, rule_id, until):
             return JSONResponse({"detail": f"no alert rule with id {rule_id}"}, status_code=404)
         row = store.get_rule(conn, rule_id)
     return JSONResponse(_view(row, full=True))

@@ -5,11 +5,10 @@ Skips when /usr/bin/chromium is absent, unless TRACKER_REQUIRE_BROWSER=1 (then i
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from browser_helpers import launch, require_chromium
 from factories import Item, add_items, live_server
 
 from tracker.alerts.evaluate import evaluate_all
@@ -18,15 +17,7 @@ from tracker.settings import Settings
 from tracker.store.engine import open_engine
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = Path("/usr/bin/chromium")
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
-
-
-def _require_chromium() -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("TRACKER_REQUIRE_BROWSER") == "1":
-            pytest.fail("TRACKER_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing (apt-get install chromium)")
-        pytest.skip("/usr/bin/chromium is not installed")
 
 
 def sour_spells() -> list[Item]:
@@ -43,7 +34,7 @@ def sour_spells() -> list[Item]:
 
 @pytest.fixture
 def served(sqlite_url):
-    _require_chromium()
+    require_chromium()
     from dashboards.app import create_app
 
     engine = open_engine(sqlite_url)
@@ -60,10 +51,7 @@ def test_create_rule_through_the_form_preview_and_state(served):
     errors: list[str] = []
     outside: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(pw)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("pageerror", lambda e: errors.append(str(e)))

@@ -6,13 +6,13 @@ Saves the overview's screenshot to artifacts/overview.png and docs/screenshot.pn
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from browser_helpers import launch, require_chromium
 from factories import Item, add_items, add_source, at, live_server, sample_items
 
 from dashboards.app import create_app
@@ -20,15 +20,7 @@ from tracker.config import load_config
 from tracker.store.engine import open_engine
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _require_chromium() -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("TRACKER_REQUIRE_BROWSER") == "1":
-            pytest.fail("TRACKER_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing (apt-get install chromium)")
-        pytest.skip("/usr/bin/chromium is not installed")
 
 
 def month_of_news() -> list[Item]:
@@ -60,7 +52,7 @@ def month_of_news() -> list[Item]:
 
 @pytest.fixture
 def served(sqlite_url):
-    _require_chromium()
+    require_chromium()
     engine = open_engine(sqlite_url)
     add_items(engine, month_of_news())
     add_source(engine, "broken-feed", errors=4, last_error="HTTP 503 Service Unavailable")
@@ -74,10 +66,7 @@ def test_overview_filters_drilldown_and_download(served, tmp_path):
 
     errors: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(pw)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -137,10 +126,7 @@ def test_api_docs_render_offline_under_the_same_policy(served):
     errors: list[str] = []
     outside: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        browser = launch(pw)
         try:
             page = browser.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

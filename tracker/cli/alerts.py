@@ -144,23 +144,25 @@ def silence(
     for_: str = typer.Option("1h", "--for", help="How long to mute its notifications (30m, 1h, 7d; at most 90d)."),
 ) -> None:
     """Mute a rule's notifications for a while; it keeps being evaluated, and a change is sent when it ends."""
-    rule_id = _find(name)
     try:
         until = silence_until(for_, _now())
     except ValueError as exc:
         raise UserError(f"--for: {exc}") from None
-    with state.engine().begin() as conn:
-        store.set_silence(conn, rule_id, until)
+    _set_silence(name, until)
     typer.echo(f"alert rule {name!r} silenced until {until:%Y-%m-%dT%H:%M:%SZ}")
 
 
 @alerts_app.command("unsilence")
 def unsilence(name: str = typer.Argument(..., help="Rule name (or id).")) -> None:
     """Lift a rule's silence now."""
+    _set_silence(name, None)
+    typer.echo(f"alert rule {name!r} is no longer silenced")
+
+
+def _set_silence(name: str, until: datetime | None) -> None:
     rule_id = _find(name)
     with state.engine().begin() as conn:
-        store.set_silence(conn, rule_id, None)
-    typer.echo(f"alert rule {name!r} is no longer silenced")
+        store.set_silence(conn, rule_id, until)
 
 
 @alerts_app.command("test")
