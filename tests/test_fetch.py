@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import gzip
 import itertools
@@ -1101,6 +1102,61 @@ def test_tls_uses_the_url_host_for_sni_and_certificate(
     assert wrong.error is not None and wrong.error.startswith("TLS certificate error")
     assert "other.test" in wrong.error
     assert len(srv.requests) == 1
+
+
+def _expired_cert(folder: Path) -> tuple[Path, Path]:
+    """A certificate for feed.test that was valid for one day in 2020 (``openssl ca`` can backdate)."""
+    (folder / "ca.cnf").write_text(
+        "[ ca ]\ndefault_ca = local\n[ local ]\ndir = .\ndatabase = ./index.txt\nnew_certs_dir = .\n"
+        "serial = ./serial\ndefault_md = sha256\npolicy = anything\ncopy_extensions = copy\n"
+        "[ anything ]\ncommonName = supplied\n[ req ]\ndistinguished_name = dn\n[ dn ]\n"
+    )
+    (folder / "index.txt").write_text("")
+    (folder / "serial").write_text("01\n")
+    run = functools.partial(subprocess.run, cwd=folder, check=True, capture_output=True)
+    run(
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "req.csr",
+            "-subj",
+            "/CN=feed.test",
+            "-addext",
+            "subjectAltName=DNS:feed.test",
+        ]
+    )
+    run(["openssl", "ca", "-batch", "-config", "ca.cnf", "-selfsign", "-keyfile", "key.pem", "-in", "req.csr",
+         "-out", "cert.pem", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z"])  # fmt: skip
+    return folder / "cert.pem", folder / "key.pem"
+
+
+def test_an_expired_certificate_is_a_clear_tls_error_even_when_trusted(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = _expired_cert(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv = EvilServer(tls=ctx)
+    srv.routes["/feed"] = feed_handler()
+    try:
+        trust = ssl.create_default_context(cafile=str(cert))  # the issuer is trusted: only the dates are wrong
+        dns = StubDNS({"feed.test": [["127.0.0.1"]]})
+        transport = netguard.async_guarded_transport(allow_private=True, resolver=dns, verify=trust)
+        result = fetch(make_settings(), srv.url("/feed", host="feed.test", scheme="https"), transport=transport)
+    finally:
+        srv.close()
+    assert result.error is not None and result.error.startswith("TLS certificate error")
+    assert "expired" in result.error
+    assert srv.requests == []
 
 
 # ---------------------------------------------------------------------------------------------------

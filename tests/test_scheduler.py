@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pipeline_helpers import make_config
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from tracker.scheduler import build_scheduler, collect_tick
 from tracker.store import ingest
@@ -168,3 +168,49 @@ def test_the_collector_recovers_when_the_database_comes_back_without_a_restart(h
     finally:
         switch.down()
         next(urls, None)  # drops the test schema
+
+
+def test_a_writer_that_gives_up_on_the_lock_writes_nothing_and_the_source_is_retried(sqlite_url):
+    # The busy timeout runs out (here 0.3 s; 30 s in open_engine): the fetch's items, validators and
+    # counters are one transaction, so nothing is half-written; the source keeps its lease and comes back.
+    from pipeline_helpers import rss
+
+    from tracker.fetch import FetchResult
+    from tracker.pipeline import process_result, tagger_for
+    from tracker.store.engine import _configure_sqlite
+
+    config = make_config(sqlite_url, [("one", "rss", "https://one.example/feed")])
+    open_engine(sqlite_url)
+    impatient = create_engine(sqlite_url, connect_args={"check_same_thread": False})
+    _configure_sqlite(impatient)
+
+    @event.listens_for(impatient, "connect")
+    def _impatient(dbapi_conn, _record) -> None:  # after open_engine's own PRAGMAs: 0.3 s instead of 30 s
+        dbapi_conn.execute("PRAGMA busy_timeout=300")
+
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    with impatient.begin() as conn:
+        sync_sources(conn, config, now=now)
+    (claim,) = claim_due(impatient, now=now, holder="h:1", force=True)
+    body = rss([{"title": "Nvidia record quarter", "link": "https://n.example/1"}])
+    result = FetchResult(url=claim.url, final_url=claim.url, status=200, body=body,
+                         content_type="application/rss+xml", etag='"v1"')  # fmt: skip
+    other = create_engine(sqlite_url, connect_args={"isolation_level": None})
+    with other.connect() as locker:
+        locker.exec_driver_sql("BEGIN IMMEDIATE")
+        locker.exec_driver_sql("UPDATE sources SET last_new = 0")
+        report = process_result(impatient, config, claim, result, now=now, tagger=tagger_for(config.topics))
+        locker.exec_driver_sql("COMMIT")
+    other.dispose()
+    assert report.error and "database is locked" in report.error
+    with impatient.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM headlines")).scalar_one() == 0
+        assert conn.execute(text("SELECT etag, lease_holder FROM sources")).one() == (None, "h:1")
+    # Once the lease is over (15 min), another cycle takes the source and stores the story once.
+    (again,) = claim_due(impatient, now=now + timedelta(minutes=16), holder="h:2")
+    report = process_result(impatient, config, again, result, now=now, tagger=tagger_for(config.topics))
+    assert report.error is None and report.new == 1
+    with impatient.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM headlines")).scalar_one() == 1
+        assert conn.execute(text("SELECT etag FROM sources")).scalar_one() == '"v1"'
+    impatient.dispose()
