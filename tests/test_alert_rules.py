@@ -230,6 +230,22 @@ def test_an_alert_that_resolved_during_a_silence_is_resolved_for_receivers_when_
     assert notes == [(T0 + 3 * HOUR, "resolved")] and state.told == "resolved"
 
 
+def test_a_silence_lifted_early_still_brings_receivers_up_to_date():
+    # Told firing at T0; silenced for 10 h at T0+1h; resolves inside; the silence is lifted at T0+3h.
+    state, _, notes, _ = run(make_rule(), [-0.4])
+    muted = make_rule(silenced_until=T0 + 10 * HOUR)
+    state, states, notes, _ = run(muted, [-0.1, -0.1], state=state, start=T0 + HOUR)
+    assert states == ["resolved", "ok"] and notes == []
+    lifted = make_rule(silenced_until=None)
+    state, states, notes, _ = run(lifted, [-0.1, -0.1], state=state, start=T0 + 3 * HOUR)
+    assert notes == [(T0 + 3 * HOUR, "resolved")] and state.told == "resolved"
+    # And the other way: it fired inside a silence that was then lifted.
+    state, _, notes, _ = run(muted, [-0.4, -0.4], state=state, start=T0 + 5 * HOUR)
+    assert notes == []
+    state, _, notes, _ = run(lifted, [-0.4], state=state, start=T0 + 7 * HOUR)
+    assert notes == [(T0 + 7 * HOUR, "firing")] and state.told == "firing"
+
+
 def test_an_alert_that_fired_and_passed_inside_a_silence_sends_nothing():
     rule = make_rule(silenced_until=T0 + 3 * HOUR)
     state, states, notes, _ = run(rule, [-0.4, -0.1, -0.1, -0.1, -0.1])

@@ -297,8 +297,9 @@ def step(
     failed (``value`` is then ignored). Pure: the same inputs always give the same outputs.
 
     A silenced rule is evaluated as any other (its state changes are recorded) but sends nothing. The first
-    evaluation after the silence tells the receivers what changed while they were not told: a rule still
-    firing is announced as firing (Alertmanager's behaviour), one that resolved meanwhile as resolved.
+    evaluation after the silence (ended or lifted) tells the receivers what changed while they were not told:
+    a rule still firing is announced as firing (Alertmanager's behaviour), one that resolved meanwhile as
+    resolved; ``told`` keeps what they were last told, so this needs nothing but the persisted state.
     """
     new, decisions = _step(rule, state, value, error, now)
     told = {"repeat": "firing"}
@@ -322,20 +323,16 @@ def step(
     notes = [d for d in decisions if isinstance(d, Notify)]
     if notes:
         return replace(new, told=told.get(notes[-1].reason, notes[-1].reason)), decisions
-    silence_ended = (
-        rule.silenced_until is not None
-        and state.last_evaluated_at is not None
-        and state.last_evaluated_at < rule.silenced_until <= now
-    )
-    if silence_ended:
-        if new.state == "firing" and state.told != "firing":
-            message = f"{rule.name}: firing after the silence, {rule.describe()} (value {_fmt(new.last_value)})"
-            decisions.append(Notify("firing", "firing", state.state, new.last_value, message))
-            new = replace(new, last_notified_at=now, told="firing")
-        elif not new.alert_open and state.told in ("firing", "nodata", "error"):
-            message = f"{rule.name}: resolved during the silence (value {_fmt(new.last_value)})"
-            decisions.append(Notify("resolved", new.state, state.state, new.last_value, message))
-            new = replace(new, last_notified_at=now, told="resolved")
+    # Nothing to send this time: make sure receivers are not left behind by notifications muted earlier
+    # (a silence that ended, or was lifted early). Outside silences what they were told always matches.
+    if new.state == "firing" and unheard:
+        message = f"{rule.name}: firing after the silence, {rule.describe()} (value {_fmt(new.last_value)})"
+        decisions.append(Notify("firing", "firing", state.state, new.last_value, message))
+        new = replace(new, last_notified_at=now, told="firing")
+    elif not new.alert_open and state.told in ("firing", "nodata", "error"):
+        message = f"{rule.name}: resolved during the silence (value {_fmt(new.last_value)})"
+        decisions.append(Notify("resolved", new.state, state.state, new.last_value, message))
+        new = replace(new, last_notified_at=now, told="resolved")
     return new, decisions
 
 
