@@ -396,8 +396,9 @@ def delete_alert(request: Request, rule_id: int) -> Response:
 
 @router.post("/api/alerts/{rule_id:int}/silence", tags=["alerts"], summary="Mute a rule's notifications for a while")
 async def silence_alert(request: Request, rule_id: int) -> Response:
-    """Body ``{"for": "1h"}`` (at most 90 d). The rule keeps being evaluated and its state changes are recorded;
-    the first evaluation after the silence sends what changed meanwhile (still firing, or resolved)."""
+    """JSON body ``{"for": "1h"}`` (``{}`` means 1 h; at most 90 d). The rule keeps being evaluated and its state
+    changes are recorded; the first evaluation after the silence sends what changed meanwhile. Notifications
+    already in the outbox before the silence are still delivered."""
     try:
         authorize_write(request)
         data = await _json_body(request)

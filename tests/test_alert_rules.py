@@ -246,6 +246,21 @@ def test_a_silence_lifted_early_still_brings_receivers_up_to_date():
     assert notes == [(T0 + 7 * HOUR, "firing")] and state.told == "firing"
 
 
+def test_a_new_rule_muted_from_the_start_sends_no_nodata_or_resolved_for_what_nobody_heard():
+    rule = make_rule(silenced_until=T0 + HOUR)
+    _, states, notes, _ = run(rule, [-0.4, None, -0.1], state=RuleState())
+    assert states == ["firing", "nodata", "resolved"]
+    assert notes == []
+
+
+def test_no_data_that_began_inside_a_silence_is_told_when_it_ends():
+    state, _, notes, _ = run(make_rule(), [-0.4])  # told firing
+    muted = make_rule(silenced_until=T0 + 3 * HOUR)
+    state, states, notes, _ = run(muted, [None, None, None, None, -0.4], state=state, start=T0 + HOUR)
+    assert states == ["nodata", "nodata", "nodata", "nodata", "firing"]
+    assert notes == [(T0 + 3 * HOUR, "nodata"), (T0 + 5 * HOUR, "firing")]
+
+
 def test_an_alert_that_fired_and_passed_inside_a_silence_sends_nothing():
     rule = make_rule(silenced_until=T0 + 3 * HOUR)
     state, states, notes, _ = run(rule, [-0.4, -0.1, -0.1, -0.1, -0.1])

@@ -378,6 +378,10 @@ def test_dedupe_keys() -> None:
     assert key(title="A", guid="42") == "guid:feed-a:42"
     assert key(title="A", guid=" 42 ") == "guid:feed-a:42"
     assert key(title="Another", guid="42") == "guid:feed-a:42"  # same guid, same key: the store keeps one
+    # A home page is no item's key: the guid, else the text, decides.
+    assert key(title="A", link="https://example.com/", guid="7") == "guid:feed-a:7"
+    assert key(title="A", link="https://example.com").startswith("hash:")
+    assert key(title="A", link="https://example.com/a").startswith("url:")
     # A guid that is a permalink is a URL key, shared with other sources.
     assert key(title="A", guid="https://example.com/a?utm_medium=feed") == by_url
     # Whitespace-only or missing guid: the text decides, so a refetch gives the same key.

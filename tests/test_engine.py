@@ -62,6 +62,30 @@ def test_a_nullable_column_added_by_a_later_release_is_added_to_an_old_database(
         assert conn.execute(text("SELECT name, silenced_until, told FROM alert_rules")).one() == ("r", None, None)
 
 
+@pytest.mark.parametrize(
+    ("state", "pending", "notified", "told"),
+    [("firing", True, True, "firing"), ("nodata", True, True, "nodata"), ("nodata", False, True, "resolved"),
+     ("ok", False, True, "resolved"), ("ok", False, False, None), ("pending", True, False, None)],
+)  # fmt: skip
+def test_what_receivers_were_told_is_filled_in_for_rules_of_an_older_release(db_url, state, pending, notified, told):
+    from sqlalchemy import text
+
+    from tracker.store.engine import dispose_engines, open_engine
+
+    engine = open_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO alert_rules (name, topic, metric, window_seconds, op, threshold, min_headlines,"
+                 " for_seconds, repeat_seconds, channels, enabled, state, pending_since, last_notified_at) VALUES"
+                 " ('r', 'all', 'mean_sentiment', 3600, '<', -0.3, 1, 0, 86400, '[]', true, :s, :p, :n)"),
+            {"s": state, "p": "2026-11-30 10:00:00" if pending else None, "n": "2026-11-30 11:00:00" if notified else None},
+        )  # fmt: skip
+        conn.execute(text("ALTER TABLE alert_rules DROP COLUMN told"))
+    dispose_engines()
+    with open_engine(db_url).connect() as conn:
+        assert conn.execute(text("SELECT told FROM alert_rules")).scalar_one() == told
+
+
 def test_two_processes_bringing_one_old_database_up_to_date_at_once(db_url):
     # The collector and the dashboard starting together after an upgrade: neither may fail.
     import threading

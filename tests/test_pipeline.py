@@ -223,6 +223,14 @@ def test_a_feed_that_repeats_one_guid_or_one_link_keeps_every_story(httpserver: 
     assert sum(r.new for r in again.sources) == 0
     stored = sorted(r.title for r in _rows(engine, HeadlineRow))
     assert stored == sorted([*titles, *(f"{t} again" for t in titles)])
+    # Later the home-page feed carries one new story alone: a home page is no key, so it is not taken for
+    # the first story that had that link.
+    alone = "<item><title>Broadcom wins a hyperscaler deal</title><link>https://example.com/</link></item>"
+    httpserver.clear()
+    httpserver.expect_request("/home").respond_with_data(feed(alone), content_type="application/rss+xml")
+    httpserver.expect_request("/guid").respond_with_data(feed(same_guid), content_type="application/rss+xml")
+    third = run_once(engine, config, force=True, alerts=False)
+    assert {r.name: r.new for r in third.sources} == {"guid": 0, "home": 1}
 
 
 class Raw304(Response):

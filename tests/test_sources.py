@@ -350,7 +350,11 @@ def test_control_characters_and_nul_never_reach_the_text() -> None:
         (it.title + it.summary).encode("utf-8")
 
 
-@pytest.mark.parametrize("ref", ["&#xD800;", "&#55296;", "&#xDFFF;", "&#0;", "&#x110000;"])
+@pytest.mark.parametrize(
+    "ref",
+    ["&#xD800;", "&#55296;", "&#xDFFF;", "&#0;", "&#x110000;", "&#x110000000;", "&#99999999999;",
+     "&#x0000000000D800;", "&#" + "9" * 5000 + ";"],
+)  # fmt: skip
 def test_one_impossible_character_reference_does_not_lose_the_feed(ref: str) -> None:
     good = "".join(item(f"Good story {i}", link=f"https://e.com/{i}") for i in range(50))
     result = sources.parse("rss", rss_doc(good + item(f"bad {ref} here", link="https://e.com/bad")))

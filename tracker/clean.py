@@ -463,9 +463,16 @@ def _text_hash(title: str, summary: str) -> str:
     return _sha1(_fold(" ".join(title.split())) + "\n" + _fold(" ".join(summary.split())))
 
 
+def _is_site_root(canonical: str) -> bool:
+    """``https://example.com/``: a home page says nothing about which story an item is."""
+    rest = canonical.split("//", 1)[-1]
+    return "/" not in rest.rstrip("/") and "?" not in rest
+
+
 def _key(canonical: str | None, guid: str | None, source_name: str, title: str, summary: str) -> str:
     # ``dedupe_key`` for a URL already canonical (clean_item has it: canonicalising twice is measurable).
-    if canonical:
+    # Feeds that link every item to their home page are common enough: such a link is no key.
+    if canonical and not _is_site_root(canonical):
         return "url:" + _sha1(canonical)
     if guid:
         return f"guid:{source_name}:{guid}"

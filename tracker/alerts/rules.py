@@ -307,14 +307,16 @@ def step(
         # Muted: nothing sent, so neither the repeat clock nor what receivers know moves.
         muted: list[Decision] = [d for d in decisions if not isinstance(d, Notify)]
         return replace(new, last_notified_at=state.last_notified_at, told=state.told), muted
-    if state.told == "resolved":
-        # Receivers know of no open alert (it fired and passed while silenced): nothing to take back.
+    never_told = state.told is None and state.last_notified_at is None  # a new rule, muted from the start
+    if state.told == "resolved" or never_told:
+        # Receivers know of no open alert (it fired, muted, and passed): no "resolved", "nodata" or "error"
+        # about it.
         kept: list[Decision] = [
             d for d in decisions if not (isinstance(d, Notify) and d.reason in ("resolved", "nodata", "error"))
         ]
         if len(kept) != len(decisions):
             new, decisions = replace(new, last_notified_at=state.last_notified_at), kept
-    unheard = state.told in ("resolved", "nodata", "error") or (state.told is None and state.last_notified_at is None)
+    unheard = state.told in ("resolved", "nodata", "error") or never_told
     if unheard:
         # A "still firing" reminder for an alert whose firing was muted: to its receivers it is news.
         decisions = [
@@ -326,13 +328,18 @@ def step(
     # Nothing to send this time: make sure receivers are not left behind by notifications muted earlier
     # (a silence that ended, or was lifted early). Outside silences what they were told always matches.
     if new.state == "firing" and unheard:
-        message = f"{rule.name}: firing after the silence, {rule.describe()} (value {_fmt(new.last_value)})"
+        shown = new.last_value if value is not None and error is None else None  # fired on no data / an error
+        message = f"{rule.name}: firing after the silence, {rule.describe()} (value {_fmt(shown)})"
         decisions.append(Notify("firing", "firing", state.state, new.last_value, message))
         new = replace(new, last_notified_at=now, told="firing")
     elif not new.alert_open and state.told in ("firing", "nodata", "error"):
         message = f"{rule.name}: resolved during the silence (value {_fmt(new.last_value)})"
         decisions.append(Notify("resolved", new.state, state.state, new.last_value, message))
         new = replace(new, last_notified_at=now, told="resolved")
+    elif new.state in ("nodata", "error") and new.alert_open and state.told == "firing":
+        message = f"{rule.name}: {'no data' if new.state == 'nodata' else 'evaluation failing'} since the silence"
+        decisions.append(Notify(new.state, new.state, state.state, None, message))
+        new = replace(new, last_notified_at=now, told=new.state)
     return new, decisions
 
 

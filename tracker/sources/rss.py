@@ -716,7 +716,7 @@ def _cut_after_items(body: bytes, max_items: int) -> bytes | None:
     return None
 
 
-_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 
 
 def _fix_char_refs(data: bytes) -> bytes:
@@ -729,7 +729,10 @@ def _fix_char_refs(data: bytes) -> bytes:
         return data
 
     def fix(m: re.Match[bytes]) -> bytes:
-        code = int(m[1], 16) if m[1] else int(m[2])
+        digits = (m[1] or m[2]).lstrip(b"0") or b"0"
+        if len(digits) > 8:  # past U+10FFFF in any base, and never handed to int() at any length
+            return b"&#xFFFD;"
+        code = int(digits, 16) if m[1] else int(digits)
         return b"&#xFFFD;" if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else m[0]
 
     return _CHAR_REF.sub(fix, data)

@@ -68,6 +68,17 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     return engine
 
 
+# What a column added to an existing table starts as, when NULL would be wrong for the rows already there.
+# ``alert_rules.told`` (what receivers were last told) follows from the state the rule was left in.
+_BACKFILL = {
+    ("alert_rules", "told"): (
+        "UPDATE alert_rules SET told = CASE"
+        " WHEN state = 'firing' THEN 'firing'"
+        " WHEN state IN ('nodata', 'error') AND pending_since IS NOT NULL THEN state"
+        " WHEN last_notified_at IS NOT NULL THEN 'resolved' END"
+    ),
+}
+
 _SCHEMA_LOCK = 0x7472_6163_6B65_72  # "tracker": the advisory lock key held while the schema is brought up to date
 
 
@@ -96,6 +107,8 @@ def _create_schema(engine: Engine) -> None:
                     raise RuntimeError(f"table {table.name} lacks the NOT NULL column {column.name}: migrate by hand")
                 kind = column.type.compile(dialect=conn.dialect)
                 conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+                if (table.name, column.name) in _BACKFILL:
+                    conn.exec_driver_sql(_BACKFILL[(table.name, column.name)])
             for index in table.indexes:
                 index.create(conn, checkfirst=True)
 
