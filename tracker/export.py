@@ -166,11 +166,21 @@ def sql_text_cell(value: Any, dialect: str) -> ColumnElement[str]:
         first_code, has_quote = func.ascii(text), func.strpos(text, '"') > 0
     else:
         first_code, has_quote = func.unicode(text), func.instr(text, '"') > 0
-    first = func.substr(func.ltrim(text, literal(_FORMULA_LEAD)), 1, 1)
-    formula = or_(first.in_(list(FORMULA_STARTS)), func.substr(text, 1, 1).in_(["\t", "\r"]))
-    safe = case((formula, literal("'") + text), else_=text)
+    safe = case((_sql_formula(text), literal("'") + text), else_=text)
     quoted = literal('"') + func.replace(safe, '"', '""') + literal('"')
     return case((and_(first_code.between(65, 123), ~has_quote), literal('"') + text + literal('"')), else_=quoted)
+
+
+def _sql_formula(text: Any) -> ColumnElement[bool]:
+    """True where a spreadsheet would run ``text`` as a formula (the rule of ``_FORMULA``, in SQL)."""
+    first = func.substr(func.ltrim(text, literal(_FORMULA_LEAD)), 1, 1)
+    return or_(first.in_(list(FORMULA_STARTS)), func.substr(text, 1, 1).in_(["\t", "\r"]))
+
+
+def sql_safe_text(value: Any) -> ColumnElement[str]:
+    """A text column neutralised as ``safe_cell`` does, unquoted (NULL stays NULL): for PostgreSQL's COPY, which
+    quotes the cells itself. Cells starting with a letter skip the formula test, as in ``sql_text_cell``."""
+    return case((func.ascii(value).between(65, 123), value), (_sql_formula(value), literal("'") + value), else_=value)
 
 
 def sql_headline_line(

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from tracker.config import Config
-from tracker.export import sql_headline_line
+from tracker.export import sql_headline_line, sql_safe_text
 from tracker.models import (
     ALL_TOPIC,
     BUBBLE_TOPIC,
@@ -429,11 +429,8 @@ def iter_headline_lines(
             .where(and_(true(), *conds))
             .order_by(_H.c.published_at.desc(), _H.c.id.desc())
         )
-        if conn.dialect.name != "sqlite":
-            # A server-side cursor: memory stays at one batch.
-            result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
-            for part in result.partitions(batch):
-                yield [r[0] for r in part]
+        if conn.dialect.name == "postgresql":
+            yield from _copy_lines(conn, from_, conds, batch)
             return
         # sqlite3 steps its cursor lazily, so reading the DB-API cursor directly streams too, and skips
         # building a SQLAlchemy row per record. No stream_results here: its buffering would read ahead.
@@ -444,6 +441,49 @@ def iter_headline_lines(
                 yield [r[0] for r in rows]
         finally:
             result.close()
+
+
+_QUOTED = ("source", "publisher", "title", "url", "language")
+
+
+def _copy_lines(conn: Connection, from_: Any, conds: list[ColumnElement[bool]], batch: int) -> Iterator[list[str]]:
+    """The export's lines on PostgreSQL: ``COPY (...) TO STDOUT`` in CSV, one message per row.
+
+    The server formats and quotes every cell in C (measured about twice as fast as building each line in SQL
+    and fetching it as a row); we neutralise formula cells in the SELECT and quote every text cell, as the
+    SQLite path does, and strip each row's newline so the caller ends lines the same way on both databases.
+    """
+    cols = (
+        func.to_char(func.timezone("UTC", _H.c.published_at), 'YYYY-MM-DD"T"HH24:MI:SS"Z"').label("published_at"),
+        sql_safe_text(_S.c.name).label("source"),
+        sql_safe_text(_H.c.publisher).label("publisher"),
+        sql_safe_text(_H.c.title).label("title"),
+        sql_safe_text(_H.c.url).label("url"),
+        sql_safe_text(_H.c.language).label("language"),
+        case((_H.c.compound.between(-1.0, 1.0), _H.c.compound), else_=None).label("compound"),
+        _H.c.topics.label("topics"),
+    )
+    stmt = (
+        select(*cols)
+        .select_from(from_.join(_S, _S.c.id == _H.c.source_id))
+        .where(and_(true(), *conds))
+        .order_by(_H.c.published_at.desc(), _H.c.id.desc())
+    )
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    sql = f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv, FORCE_QUOTE ({', '.join(_QUOTED)}))"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(sql, compiled.params) as copy:
+            lines: list[str] = []
+            for row in copy:
+                lines.append(bytes(row)[:-1].decode("utf-8"))
+                if len(lines) >= batch:
+                    yield lines
+                    lines = []
+            if lines:
+                yield lines
+    finally:
+        cursor.close()
 
 
 def list_topics(engine: Engine, config: Config, *, now: datetime) -> list[dict[str, Any]]:
