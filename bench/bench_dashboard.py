@@ -223,7 +223,8 @@ if mode == "direct":
             size += len(chunk)
             out.write(chunk)
 else:
-    import warnings
+    import shlex, subprocess, warnings
+    from urllib.parse import urlencode
     warnings.simplefilter("ignore")
     import httpx
     sys.path.insert(0, sys.argv[1] + "/tests")
@@ -234,10 +235,17 @@ else:
     with live_server(app) as base:
         t = time.perf_counter()
         q = {"topic": "all", "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "end": end.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        with httpx.stream("GET", base + "/export/headlines.csv", params=q, timeout=600) as r:
-            for chunk in r.iter_bytes():
-                size += len(chunk)
-                rows += chunk.count(b"\n")
+        if mode == "curl":  # the client in another process, as a browser would be: this process only serves
+            url = base + "/export/headlines.csv?" + urlencode(q)
+            out = subprocess.run(["sh", "-c", f"curl -sS --fail {shlex.quote(url)} | wc -lc"],
+                                 capture_output=True, text=True, check=True)
+            lines, size = map(int, out.stdout.split())
+            rows = lines
+        else:
+            with httpx.stream("GET", base + "/export/headlines.csv", params=q, timeout=600) as r:
+                for chunk in r.iter_bytes():
+                    size += len(chunk)
+                    rows += chunk.count(b"\n")
         rows -= 1
 elapsed = time.perf_counter() - t
 print(json.dumps({"rows": rows, "seconds": elapsed, "bytes": size,
@@ -288,6 +296,7 @@ def main() -> None:
     export_rows = min(args.export_rows, args.headlines)
     direct = time_export(args.database_url, "direct", export_rows)
     http = None if args.skip_http_export else time_export(args.database_url, "http", export_rows)
+    curl = None if args.skip_http_export else time_export(args.database_url, "curl", export_rows)
 
     print(f"\n{dialect}: {args.headlines:,} headlines, {links:,} topic links, {rollups:,} rollup rows, "
           f"{args.topics} topics, {args.days} days (python {sys.version.split()[0]}, {os.cpu_count()} cores)")  # fmt: skip
@@ -296,7 +305,8 @@ def main() -> None:
         print(f"{name:<48} {med:>10.1f} {worst:>10.1f}")
     for label, res in (
         ("CSV export, queries+export (no HTTP)", direct),
-        ("CSV export over HTTP (uvicorn, streamed)", http),
+        ("CSV export over HTTP (uvicorn, streamed; httpx client in the same process)", http),
+        ("CSV export over HTTP (uvicorn, streamed; curl in another process)", curl),
     ):
         if res is None:
             continue

@@ -8,10 +8,11 @@ Never builds SQL and never returns HTML.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -211,10 +212,60 @@ def api_sources(request: Request) -> JSONResponse:
 
 def _csv_response(chunks: Iterator[str], filename: str) -> StreamingResponse:
     return StreamingResponse(
-        (chunk.encode("utf-8") for chunk in chunks),
+        _read_ahead(chunk.encode("utf-8") for chunk in chunks),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
     )
+
+
+_AHEAD = 3  # chunks (of a few thousand rows each) made before the client has taken them: bounded memory
+
+
+async def _read_ahead(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Make the next chunks in a thread while the server sends the current one.
+
+    Starlette asks a sync iterator for its next chunk only after the last one was sent; the database's
+    work (SQLite writes the lines with the GIL released) and the sending then take turns. A producer thread
+    with a small queue lets them overlap. A client that hangs up stops the producer at its next chunk and
+    closes the iterator (and so the database cursor).
+    """
+    import queue
+    import threading
+
+    q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=_AHEAD)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(chunk, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(None)
+        except BaseException as exc:  # handed to the consumer, which raises it in the response
+            q.put(exc)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="csv-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = await anyio.to_thread.run_sync(q.get)
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _stamp(f: Filters) -> str:

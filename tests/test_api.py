@@ -261,3 +261,55 @@ def test_topic_page_explains_scores_when_the_scorer_can(client):
     page = client.get("/topics/nvda?range=7d").text
     assert page.count('<details class="explain">') == 5  # every scored headline; the unscored one has none
     assert "<code>soars</code>" in page
+
+
+def test_read_ahead_passes_chunks_in_order_and_stops_its_thread_when_the_client_leaves():
+    import threading
+
+    import anyio
+
+    from dashboards.api import _read_ahead
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                n += 1
+                yield f"chunk {n}\n".encode()
+        finally:
+            closed.set()  # what closes the database cursor in the real iterators
+
+    async def take(k: int) -> list[bytes]:
+        out = []
+        agen = _read_ahead(endless())
+        async for chunk in agen:
+            out.append(chunk)
+            if len(out) == k:
+                break
+        await agen.aclose()  # the client hung up
+        return out
+
+    assert anyio.run(take, 5) == [f"chunk {n}\n".encode() for n in range(1, 6)]
+    assert closed.wait(5)
+    for t in threading.enumerate():
+        if t.name == "csv-read-ahead":
+            t.join(5)
+            assert not t.is_alive()
+
+
+def test_read_ahead_raises_what_the_iterator_raised():
+    import anyio
+
+    from dashboards.api import _read_ahead
+
+    def broken():
+        yield b"header\n"
+        raise RuntimeError("database went away")
+
+    async def drain() -> list[bytes]:
+        return [chunk async for chunk in _read_ahead(broken())]
+
+    with pytest.raises(RuntimeError, match="database went away"):
+        anyio.run(drain)
