@@ -85,7 +85,7 @@ def main() -> None:
             body = path.read_bytes()
             parsed = parsers.parse("rss", body, "application/rss+xml", max_items=10_000)
             b = time.perf_counter()
-            heads, _ = build_headlines(claims[f"bench-{run}-{f}"], parsed, now=NOW, tagger=tagger)
+            heads, _, _ = build_headlines(claims[f"bench-{run}-{f}"], parsed, now=NOW, tagger=tagger)
             c = time.perf_counter()
             stored += ingest.save_fetch(
                 engine, claims[f"bench-{run}-{f}"], heads, now=NOW, status=200, etag=None, last_modified=None

@@ -226,11 +226,17 @@ def test_a_feed_that_repeats_one_guid_or_one_link_keeps_every_story(httpserver: 
     # Later the home-page feed carries one new story alone: a home page is no key, so it is not taken for
     # the first story that had that link.
     alone = "<item><title>Broadcom wins a hyperscaler deal</title><link>https://example.com/</link></item>"
+    # And the one-guid feed sends a single new story under its guid: the source is known to repeat keys.
+    lone_guid = '<item><title>Intel cuts its dividend</title><guid isPermaLink="false">item</guid></item>'
     httpserver.clear()
     httpserver.expect_request("/home").respond_with_data(feed(alone), content_type="application/rss+xml")
-    httpserver.expect_request("/guid").respond_with_data(feed(same_guid), content_type="application/rss+xml")
+    httpserver.expect_request("/guid").respond_with_data(feed(lone_guid), content_type="application/rss+xml")
     third = run_once(engine, config, force=True, alerts=False)
-    assert {r.name: r.new for r in third.sources} == {"guid": 0, "home": 1}
+    assert {r.name: r.new for r in third.sources} == {"guid": 1, "home": 1}
+    flags = {s.name: s.repeats_keys for s in _rows(engine, Source)}
+    assert flags["guid"] is True and not flags["home"]  # a home-page link is no key at all, nothing to repeat
+    fourth = run_once(engine, config, force=True, alerts=False)  # and the lone story's key is stable
+    assert sum(r.new for r in fourth.sources) == 0
 
 
 class Raw304(Response):

@@ -479,20 +479,23 @@ def _key(canonical: str | None, guid: str | None, source_name: str, title: str, 
     return "hash:" + _text_hash(title, summary)
 
 
-def disambiguate_keys(items: list[Cleaned]) -> None:
+def disambiguate_keys(items: list[Cleaned], *, repeats_keys: bool = False) -> bool:
     """Within one response, items that share a key but not their text get the text's hash added to the key.
 
-    Broken feeds give every item the same guid, or link every item to their home page; without this all but
-    one of those stories would be taken for copies of it. The text, not the position, tells them apart, so
-    each keeps its key from one fetch to the next; the same story twice in a response stays one.
+    Broken feeds give every item the same guid; without this all but one of those stories would be taken
+    for copies of it. The text, not the position, tells them apart, so each keeps its key from one fetch to
+    the next; the same story twice in a response stays one. Returns whether any key was shared. For a source
+    known to repeat keys (``repeats_keys``, remembered from an earlier response) every guid key gets the
+    hash, so a later response with a single new story under the old guid is not taken for the first one.
     """
     texts: dict[str, set[str]] = {}
     for it in items:
         texts.setdefault(it.dedupe_key, set()).add(_text_hash(it.title, it.summary))
     shared = {key for key, hashes in texts.items() if len(hashes) > 1}
     for it in items:
-        if it.dedupe_key in shared:
+        if it.dedupe_key in shared or (repeats_keys and it.dedupe_key.startswith("guid:")):
             it.dedupe_key = f"{it.dedupe_key}|{_text_hash(it.title, it.summary)}"
+    return bool(shared)
 
 
 def clean_item(

@@ -144,6 +144,8 @@ class Source(SQLModel, table=True):
     lease_until: datetime | None = utc_column()
     last_new: int = 0
     items_total: int = 0
+    # Set once a response gave several stories one guid: from then on its guid keys carry the text's hash.
+    repeats_keys: bool | None = None
 
 
 class HeadlineRow(SQLModel, table=True):

@@ -70,8 +70,11 @@ def tagger_for(topics: list[TopicConfig]) -> Tagger:
     return tagger
 
 
-def build_headlines(claim: Claim, parsed: ParseResult, *, now: datetime, tagger: Tagger) -> tuple[list[Headline], int]:
-    """Pure step from parsed items to headlines ready to store; returns them and how many were unusable."""
+def build_headlines(
+    claim: Claim, parsed: ParseResult, *, now: datetime, tagger: Tagger
+) -> tuple[list[Headline], int, bool]:
+    """Pure step from parsed items to headlines ready to store: them, how many were unusable, and whether
+    several stories of the response shared one key (remembered on the source, see clean.disambiguate_keys)."""
     router = get_router()
     out: list[Headline] = []
     skipped = parsed.skipped
@@ -83,7 +86,7 @@ def build_headlines(claim: Claim, parsed: ParseResult, *, now: datetime, tagger:
             skipped += 1
         else:
             items.append(cleaned)
-    disambiguate_keys(items)
+    repeats_keys = disambiguate_keys(items, repeats_keys=claim.repeats_keys)
     for cleaned in items:
         hint = cleaned.language_hint or claim.language
         language = detect_language(f"{cleaned.title} {cleaned.summary[:300]}", hint)
@@ -106,7 +109,7 @@ def build_headlines(claim: Claim, parsed: ParseResult, *, now: datetime, tagger:
                 score=router.score(cleaned.title, language),
             )
         )
-    return out, skipped
+    return out, skipped, repeats_keys
 
 
 def process_result(
@@ -141,7 +144,7 @@ def process_result(
             report.error = f"parse error: {parsed.error}"
             ingest.save_error(engine, claim, now=now, status=result.status, error=report.error)
             return report
-        headlines, report.skipped = build_headlines(claim, parsed, now=now, tagger=tagger)
+        headlines, report.skipped, repeats_keys = build_headlines(claim, parsed, now=now, tagger=tagger)
         saved = ingest.save_fetch(
             engine,
             claim,
@@ -150,6 +153,7 @@ def process_result(
             status=result.status,
             etag=result.etag,
             last_modified=result.last_modified,
+            repeats_keys=repeats_keys,
         )
         report.new, report.seen = saved.new, saved.seen
     except Exception as exc:  # one source's bug or a database hiccup must not stop the cycle

@@ -290,6 +290,7 @@ def save_fetch(
     etag: str | None,
     last_modified: str | None,
     not_modified: bool = False,
+    repeats_keys: bool = False,
 ) -> SaveReport:
     """Headlines of one successful fetch and the source's new state, committed together."""
     with engine.begin() as conn:
@@ -303,6 +304,7 @@ def save_fetch(
             last_modified=last_modified,
             not_modified=not_modified,
             new=report.new,
+            repeats_keys=repeats_keys,
         )
     return report
 

@@ -39,6 +39,7 @@ class Claim:
     etag: str | None
     last_modified: str | None
     consecutive_errors: int
+    repeats_keys: bool = False  # the feed has given several stories one guid (clean.disambiguate_keys)
 
 
 def holder_id() -> str:
@@ -134,6 +135,7 @@ def claim_due(
                     etag=row.etag,
                     last_modified=row.last_modified,
                     consecutive_errors=row.consecutive_errors,
+                    repeats_keys=bool(row.repeats_keys),
                 )
             )
         if claims:
@@ -162,6 +164,7 @@ def record_success(
     last_modified: str | None,
     not_modified: bool,
     new: int,
+    repeats_keys: bool = False,
 ) -> None:
     """Source state after a usable answer, in the same transaction as the items it produced."""
     values: dict[str, object] = {
@@ -176,6 +179,8 @@ def record_success(
         "last_new": new,
         "items_total": _S.c.items_total + new,
     }
+    if repeats_keys and not claim.repeats_keys:
+        values["repeats_keys"] = True
     if not not_modified or etag or last_modified:
         # A 304 may carry fresher validators; a 200 replaces them (None when the server forbids caching).
         values["etag"] = etag
