@@ -8,6 +8,8 @@ Never builds SQL and never returns HTML.
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
@@ -229,9 +231,6 @@ async def _read_ahead(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
     with a small queue lets them overlap. A client that hangs up stops the producer at its next chunk and
     closes the iterator (and so the database cursor).
     """
-    import queue
-    import threading
-
     q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=_AHEAD)
     stop = threading.Event()
 

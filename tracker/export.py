@@ -183,6 +183,19 @@ def sql_safe_text(value: Any) -> ColumnElement[str]:
     return case((func.ascii(value).between(65, 123), value), (_sql_formula(value), literal("'") + value), else_=value)
 
 
+def sql_utc_iso(published_at: Any, dialect: str) -> ColumnElement[str]:
+    """A stored time as ``2026-11-30T12:00:00Z`` (``iso_z``), computed by the database."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", published_at), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    # SQLite keeps UTC text 'YYYY-MM-DD HH:MM:SS.ffffff': slicing it beats strftime().
+    return func.substr(published_at, 1, 10) + literal("T") + func.substr(published_at, 12, 8) + literal("Z")
+
+
+def sql_score(compound: Any) -> ColumnElement[float]:
+    """The compound score, NULL when missing or outside [-1, 1] (which covers NaN and infinities)."""
+    return case((compound.between(-1.0, 1.0), compound), else_=None)
+
+
 def sql_headline_line(
     dialect: str, *, published_at: Any, source: Any, publisher: Any, title: Any, url: Any, language: Any,
     compound: Any, topics: Any,
@@ -192,14 +205,9 @@ def sql_headline_line(
     published_at becomes ISO-8601 UTC with a ``Z``; compound stays a bare number (empty when NULL or out of
     [-1, 1], which covers NaN and infinities); topics are ``[a-z0-9_]`` keys by construction, written bare.
     """
-    when: ColumnElement[str]
-    if dialect == "postgresql":
-        when = func.to_char(func.timezone("UTC", published_at), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-    else:  # SQLite keeps UTC text 'YYYY-MM-DD HH:MM:SS.ffffff': slicing it beats strftime()
-        when = func.substr(published_at, 1, 10) + literal("T") + func.substr(published_at, 12, 8) + literal("Z")
-    score = case((compound.between(-1.0, 1.0), cast(compound, Text)), else_="")
-    cells = [when, *(sql_text_cell(c, dialect) for c in (source, publisher, title, url, language)), score,
-             func.coalesce(topics, "")]  # fmt: skip
+    score = case((compound.between(-1.0, 1.0), cast(compound, Text)), else_="")  # the rule of ``sql_score``
+    cells = [sql_utc_iso(published_at, dialect), *(sql_text_cell(c, dialect) for c in (source, publisher, title,
+             url, language)), score, func.coalesce(topics, "")]  # fmt: skip
     line = cells[0]
     for cell in cells[1:]:
         line = line + literal(",") + cell

@@ -456,14 +456,14 @@ _RSS_TABLE, _ATOM_TABLE = _tables()
 _BING_SOURCE = ("news_source", _T)
 
 
-def _xml_parser() -> etree.XMLParser:
+def _xml_parser(*, recover: bool = False) -> etree.XMLParser:
     # A parser is cheap and not safe to share between threads: one per document.
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         huge_tree=False,
-        recover=False,
+        recover=recover,
         remove_comments=True,
         remove_pis=True,
         collect_ids=False,
@@ -756,17 +756,7 @@ def _fallback(body: bytes, content_type: str, max_items: int, strict_error: str)
 
 
 def _recover(data: bytes, max_items: int, strict_error: str) -> ParseResult:
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        recover=True,
-        remove_comments=True,
-        remove_pis=True,
-        collect_ids=False,
-    )
-    root = etree.fromstring(data.lstrip(b" \t\r\n"), parser)
+    root = etree.fromstring(data.lstrip(b" \t\r\n"), _xml_parser(recover=True))
     if root is None:
         return ParseResult(error=f"malformed feed: {strict_error}")
     result = _walk(root, max_items)

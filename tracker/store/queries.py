@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from tracker.config import Config
-from tracker.export import sql_headline_line, sql_safe_text
+from tracker.export import sql_headline_line, sql_safe_text, sql_score, sql_utc_iso
 from tracker.models import (
     ALL_TOPIC,
     BUBBLE_TOPIC,
@@ -419,19 +419,14 @@ def iter_headline_lines(
     """
     with read_connection(engine) as conn:
         from_, conds = _headline_filter(conn, topic=topic, start=start, end=end, language=language, source=source)
+        if conn.dialect.name == "postgresql":
+            yield from _copy_lines(conn, from_, conds, batch)
+            return
         line = sql_headline_line(
             conn.dialect.name, published_at=_H.c.published_at, source=_S.c.name, publisher=_H.c.publisher,
             title=_H.c.title, url=_H.c.url, language=_H.c.language, compound=_H.c.compound, topics=_H.c.topics,
         )  # fmt: skip
-        stmt = (
-            select(line)
-            .select_from(from_.join(_S, _S.c.id == _H.c.source_id))
-            .where(and_(true(), *conds))
-            .order_by(_H.c.published_at.desc(), _H.c.id.desc())
-        )
-        if conn.dialect.name == "postgresql":
-            yield from _copy_lines(conn, from_, conds, batch)
-            return
+        stmt = _export_select((line,), from_, conds)
         # sqlite3 steps its cursor lazily, so reading the DB-API cursor directly streams too, and skips
         # building a SQLAlchemy row per record. No stream_results here: its buffering would read ahead.
         result = conn.execute(stmt)
@@ -446,6 +441,16 @@ def iter_headline_lines(
 _QUOTED = ("source", "publisher", "title", "url", "language")
 
 
+def _export_select(cols: Sequence[Any], from_: Any, conds: list[ColumnElement[bool]]) -> Any:
+    """The export's rows, newest first, with their source's name at hand."""
+    return (
+        select(*cols)
+        .select_from(from_.join(_S, _S.c.id == _H.c.source_id))
+        .where(and_(true(), *conds))
+        .order_by(_H.c.published_at.desc(), _H.c.id.desc())
+    )
+
+
 def _copy_lines(conn: Connection, from_: Any, conds: list[ColumnElement[bool]], batch: int) -> Iterator[list[str]]:
     """The export's lines on PostgreSQL: ``COPY (...) TO STDOUT`` in CSV, one message per row.
 
@@ -454,21 +459,13 @@ def _copy_lines(conn: Connection, from_: Any, conds: list[ColumnElement[bool]], 
     SQLite path does, and strip each row's newline so the caller ends lines the same way on both databases.
     """
     cols = (
-        func.to_char(func.timezone("UTC", _H.c.published_at), 'YYYY-MM-DD"T"HH24:MI:SS"Z"').label("published_at"),
-        sql_safe_text(_S.c.name).label("source"),
-        sql_safe_text(_H.c.publisher).label("publisher"),
-        sql_safe_text(_H.c.title).label("title"),
-        sql_safe_text(_H.c.url).label("url"),
-        sql_safe_text(_H.c.language).label("language"),
-        case((_H.c.compound.between(-1.0, 1.0), _H.c.compound), else_=None).label("compound"),
+        sql_utc_iso(_H.c.published_at, "postgresql").label("published_at"),
+        *(sql_safe_text(col).label(name) for name, col in zip(_QUOTED, (_S.c.name, _H.c.publisher, _H.c.title,
+          _H.c.url, _H.c.language), strict=True)),
+        sql_score(_H.c.compound).label("compound"),
         _H.c.topics.label("topics"),
-    )
-    stmt = (
-        select(*cols)
-        .select_from(from_.join(_S, _S.c.id == _H.c.source_id))
-        .where(and_(true(), *conds))
-        .order_by(_H.c.published_at.desc(), _H.c.id.desc())
-    )
+    )  # fmt: skip
+    stmt = _export_select(cols, from_, conds)
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     sql = f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv, FORCE_QUOTE ({', '.join(_QUOTED)}))"
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
