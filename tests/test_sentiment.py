@@ -68,7 +68,7 @@ def test_golden_scores(router: Router, text: str, language: str, expected: float
 
 def test_version_bump_guard() -> None:
     # The golden values above were pinned with these versions: bump both together.
-    assert get_router().scorer_names() == {"en": "vader-finance-en/2026.12.3", "fr": "vader-finance-fr/2026.12.1"}
+    assert get_router().scorer_names() == {"en": "vader-finance-en/2026.12.4", "fr": "vader-finance-fr/2026.12.1"}
 
 
 def test_issue_examples_have_the_right_sign(router: Router) -> None:
@@ -90,7 +90,7 @@ def test_issue_examples_have_the_right_sign(router: Router) -> None:
 def test_score_carries_scorer_and_version(router: Router) -> None:
     score = router.score("Nvidia rallies", "en")
     assert isinstance(score, Score)
-    assert (score.scorer, score.version) == ("vader-finance-en", "2026.12.3")
+    assert (score.scorer, score.version) == ("vader-finance-en", "2026.12.4")
     assert score.pos + score.neu + score.neg == pytest.approx(1.0, abs=0.01)
     fr = router.score("Nvidia s'envole", "fr")
     assert fr is not None and fr.scorer == "vader-finance-fr"

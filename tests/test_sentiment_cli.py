@@ -60,8 +60,8 @@ def test_eval_json_on_a_tiny_folder(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", str(data), "--format", "json", "--part", "all"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
-    assert set(figures) == {"vader/3.3.2", "vader-finance-en/2026.12.3"}
-    ours = figures["vader-finance-en/2026.12.3"]
+    assert set(figures) == {"vader/3.3.2", "vader-finance-en/2026.12.4"}
+    ours = figures["vader-finance-en/2026.12.4"]
     assert set(ours) == {"semeval_headlines", "fiqa_headlines", "fpb_allagree"}
     assert ours["semeval_headlines"]["n"] == len(SEMEVAL)
     assert ours["fiqa_headlines"]["n"] == len(FIQA)
@@ -80,7 +80,7 @@ def test_eval_table_and_held_out_split(tmp_path: Path) -> None:
     data = write_eval_dir(tmp_path / "eval")
     result = runner.invoke(app, ["eval", str(data)])
     assert result.exit_code == 0, result.output
-    assert "held-out 30 %" in result.output and "vader-finance-en/2026.12.3" in result.output
+    assert "held-out 30 %" in result.output and "vader-finance-en/2026.12.4" in result.output
     # The default part is the held-out one, chosen by the stable hash; tune + held-out = everything.
     expected = sum(1 for t, _ in SEMEVAL if held_out(t))
     sets = {d.name: d for d in load_datasets(data, "held_out")}
@@ -119,7 +119,7 @@ def test_eval_on_shared_data_reaches_the_targets(shared_dir: Path) -> None:
     if not (data / "financial_phrasebank" / "Sentences_AllAgree.txt").is_file():
         pytest.skip("../shared/eval is absent")
     figures = evaluate(data)  # held-out part
-    ours, plain = figures["vader-finance-en/2026.12.3"], figures["vader/3.3.2"]
+    ours, plain = figures["vader-finance-en/2026.12.4"], figures["vader/3.3.2"]
     assert ours["semeval_headlines"]["pearson"] >= 0.60
     assert ours["fiqa_headlines"]["pearson"] >= 0.60
     assert ours["fpb_allagree"]["macro_f1"] >= 0.75

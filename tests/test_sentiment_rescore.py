@@ -64,7 +64,7 @@ def test_rescore_scores_changes_and_rebuilds(engine: Engine) -> None:
     assert got["Nvidia beats estimates as AI chip demand soars"].compound > 0
     assert got["Krach sur les valeurs de l'IA"].scorer == "vader-finance-fr"
     assert got["Nvidia-Aktie bricht ein"].compound is None and got["Nvidia-Aktie bricht ein"].scorer is None
-    assert got["Nvidia shares plunge 10%"].scorer_version == "2026.12.3"
+    assert got["Nvidia shares plunge 10%"].scorer_version == "2026.12.4"
     assert rollups, "rollups were rebuilt from the rescored headlines"
     scored = sum(r.scored for r in rollups if r.topic == "all")
     assert scored == 3
