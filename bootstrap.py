@@ -54,8 +54,8 @@ def main(argv: list[str]) -> int:
         return run([str(BIN / "tracker"), "run", *rest])
     ensure_env("test")
     steps = [
-        [str(BIN / "ruff"), "check", "tracker", "dashboards", "tests", "bench", "bootstrap.py"],
-        [str(BIN / "ruff"), "format", "--check", "tracker", "dashboards", "tests", "bench", "bootstrap.py"],
+        [str(BIN / "ruff"), "check", "tracker", "dashboards", "tests", "bench", "scripts", "bootstrap.py"],
+        [str(BIN / "ruff"), "format", "--check", "tracker", "dashboards", "tests", "bench", "scripts", "bootstrap.py"],
         [str(BIN / "mypy")],
     ]
     for step in steps:

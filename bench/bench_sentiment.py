@@ -117,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20000, help="headlines per scorer")
     parser.add_argument("--rescore", type=int, default=100000, help="rows for the rescore run (0: skip)")
+    parser.add_argument("--model", type=int, default=2000, help="headlines for the model scorer (0: skip)")
     args = parser.parse_args()
 
     from tracker.sentiment.english import EnglishFinanceScorer, PlainVaderScorer
@@ -138,6 +139,21 @@ def main() -> None:
     for name, label, value in rows:
         print(f"{name:24} {label:30} {value:12,.0f}")
     print(f"overlay / plain: {rows[1][2] / rows[0][2]:.2f}")
+    if args.model:
+        from tracker.sentiment import model
+
+        if not model.available():
+            print("model scorer: skipped (the ml extra is not installed)")
+        else:
+            head = model.MiniLMHeadScorer(overlay=ours)
+            texts = en[: args.model]
+            head.compounds(texts[:64])  # loads the weights
+            for batch in (1, 64):
+                start = time.perf_counter()
+                for i in range(0, len(texts), batch):
+                    head.compounds(texts[i : i + batch])
+                per_s = len(texts) / (time.perf_counter() - start)
+                print(f"{'model scorer, batch ' + str(batch):24} {head.label:30} {per_s:12,.0f}")
     if args.rescore:
         changed, unchanged = bench_rescore(args.rescore)
         print(

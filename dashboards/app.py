@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dashboards.context import AppContext, ctx, utc_now
 from dashboards.params import BadParameter, NotFound
 from tracker.config import Config, load_config
+from tracker.sentiment import configure as configure_scorers
 from tracker.store import queries
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ def create_app(
 ) -> FastAPI:
     """The dashboard app for ``config`` (built-in defaults when None); ``engine`` overrides the configured URL."""
     cfg = config if config is not None else load_config(None)
+    configure_scorers(cfg.settings.english_scorer)
     app = FastAPI(
         title="AI Bubble Tracker",
         summary="Headline sentiment about AI infrastructure: series, the AI Bubble Index, headlines, CSV.",

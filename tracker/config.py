@@ -190,6 +190,16 @@ def parse_config(text: str, path: str) -> Config:
             else:
                 messages.append(_describe(path, text, {**e, "loc": ("settings", *e["loc"])}))
         raise ConfigError("\n".join(messages)) from None
+    if settings.english_scorer == "model":
+        from tracker.sentiment.model import INSTALL_HINT, available
+
+        if not available():
+            if "TRACKER_ENGLISH_SCORER" in {k.upper() for k in os.environ}:
+                where = "environment variable TRACKER_ENGLISH_SCORER"
+            else:
+                line = _locate(text, ("settings", "english_scorer"))
+                where = f"{path}, line {line}: settings.english_scorer" if line else f"{path}: settings.english_scorer"
+            raise ConfigError(f"{where}: the model scorer needs the ml extra: {INSTALL_HINT}")
     return Config(path=path, settings=settings, sources=parsed.sources, topics=parsed.topics)
 
 

@@ -87,9 +87,11 @@ def build_headlines(
         else:
             items.append(cleaned)
     repeats_keys = disambiguate_keys(items, repeats_keys=claim.repeats_keys)
-    for cleaned in items:
-        hint = cleaned.language_hint or claim.language
-        language = detect_language(f"{cleaned.title} {cleaned.summary[:300]}", hint)
+    languages = [detect_language(f"{c.title} {c.summary[:300]}", c.language_hint or claim.language) for c in items]
+    # The headline is scored, not the article: summaries are teasers and boilerplate. One call per response,
+    # so a scorer that works in batches (the optional model) sees the whole response at once.
+    scores = router.score_many([(c.title, lang) for c, lang in zip(items, languages, strict=True)])
+    for cleaned, language, score in zip(items, languages, scores, strict=True):
         out.append(
             Headline(
                 dedupe_key=cleaned.dedupe_key,
@@ -105,8 +107,7 @@ def build_headlines(
                 date_flag=cleaned.date_flag,
                 language=language,
                 topics=tagger.tag(cleaned.title, cleaned.summary),
-                # The headline is scored, not the article: summaries are teasers and boilerplate.
-                score=router.score(cleaned.title, language),
+                score=score,
             )
         )
     return out, skipped, repeats_keys

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     default_every: str = Field(default="30m", description="Fetch interval of a source that sets no `every`.")
     tick_seconds: float = Field(default=30.0, gt=0, description="How often the scheduler looks for due sources.")
     alert_every: str = Field(default="5m", description="How often alert rules are evaluated besides after each cycle.")
+    english_scorer: Literal["lexicon", "model"] = Field(
+        default="lexicon",
+        description="How English headlines are scored: `lexicon` (VADER with the finance overlay) or `model` "
+        "(MiniLM embeddings and a trained head; needs the ml extra, about 1/100 of the speed).",
+    )
     host: str = Field(default="127.0.0.1", description="Address the dashboard listens on.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port the dashboard listens on.")
     admin_token: SecretStr | None = Field(

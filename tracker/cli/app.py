@@ -32,6 +32,9 @@ class State:
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(self.config_path)
+            from tracker.sentiment import configure
+
+            configure(self._config.settings.english_scorer)  # load_config checked that it can be built
         return self._config
 
     def engine(self) -> Engine:

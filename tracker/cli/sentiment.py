@@ -46,11 +46,11 @@ def _format(value: str) -> str:
     return value
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, column: str = "") -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:,.0f}" if value >= 100 else f"{value:.3f}"
+        return f"{value:,.0f}" if value >= 100 or column == "per_second" else f"{value:.3f}"
     return str(value)
 
 
@@ -60,7 +60,7 @@ def eval_command(
     fmt: str = typer.Option("table", "--format", help="table or json"),
     part: str = typer.Option("held_out", "--part", help="held_out (reported), tune (what was tuned on) or all"),
 ) -> None:
-    """Score the labelled sets with plain VADER and the finance overlay, side by side."""
+    """Score the labelled sets with plain VADER, the finance overlay and (with the ml extra) the model, side by side."""
     from tracker.sentiment.evaluate import evaluate
 
     fmt = _format(fmt)
@@ -83,7 +83,7 @@ def eval_command(
         for col in METRIC_COLUMNS:
             table.add_column(HEADERS.get(col, col), justify="right")
         for name, metrics in sets.items():
-            table.add_row(Text(name), *(_cell(metrics.get(c)) for c in METRIC_COLUMNS))
+            table.add_row(Text(name), *(_cell(metrics.get(c), c) for c in METRIC_COLUMNS))
         console.print(table)
 
 
@@ -122,6 +122,7 @@ def score(
     from tracker.sentiment import get_router
 
     fmt = _format(fmt)
+    state.config  # noqa: B018 - loads the config, which chooses the English scorer (english_scorer)
     router = get_router()
     results: list[dict[str, Any]] = []
     for text in _read_texts(texts):

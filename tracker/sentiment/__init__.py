@@ -33,11 +33,20 @@ class Router:
         return None if scorer is None else scorer.score(text or "")
 
     def score_many(self, items: Iterable[tuple[str, str]]) -> list[Score | None]:
+        """Scores in the order given; each scorer gets its headlines in one call (the model scorer batches)."""
         out: list[Score | None] = []
+        groups: dict[int, tuple[Scorer, list[int], list[str]]] = {}
         get = self.scorers.get
-        for text, language in items:
+        for i, (text, language) in enumerate(items):
+            out.append(None)
             scorer = get(language) or get(_base_language(language))
-            out.append(None if scorer is None else scorer.score(text or ""))
+            if scorer is not None:
+                group = groups.setdefault(id(scorer), (scorer, [], []))
+                group[1].append(i)
+                group[2].append(text or "")
+        for scorer, positions, texts in groups.values():
+            for i, score in zip(positions, scorer.score_many(texts), strict=True):
+                out[i] = score
         return out
 
     def explain(self, text: str, language: str) -> Explanation:
@@ -51,22 +60,54 @@ class Router:
         return {lang: s.label for lang, s in self.scorers.items()}
 
 
+ENGLISH_SCORERS = ("lexicon", "model")
+
 _router: Router | None = None
+_english = "lexicon"
 _lock = threading.Lock()
 
 
-def build_router() -> Router:
+def build_router(english: str = "lexicon") -> Router:
+    """English by the finance overlay (``lexicon``) or by the optional model scorer (``model``), French by its
+    lexicon. Raises ``ModelUnavailable`` for ``model`` without the ml extra."""
     from tracker.sentiment.english import EnglishFinanceScorer
     from tracker.sentiment.french import FrenchFinanceScorer
 
-    return Router({"en": EnglishFinanceScorer(), "fr": FrenchFinanceScorer()})
+    if english not in ENGLISH_SCORERS:
+        raise ValueError(f"unknown English scorer {english!r} (expected one of {', '.join(ENGLISH_SCORERS)})")
+    en: Scorer
+    if english == "model":
+        from tracker.sentiment.model import MiniLMHeadScorer
+
+        en = MiniLMHeadScorer()
+    else:
+        en = EnglishFinanceScorer()
+    return Router({"en": en, "fr": FrenchFinanceScorer()})
+
+
+def configure(english: str) -> None:
+    """Choose the English scorer of the process-wide router (the ``english_scorer`` setting).
+
+    Cheap: it only checks that the choice can be built (the model's extra is installed) and drops a router
+    built with another choice; the router itself is built on first use."""
+    global _router, _english
+    if english not in ENGLISH_SCORERS:
+        raise ValueError(f"unknown English scorer {english!r} (expected one of {', '.join(ENGLISH_SCORERS)})")
+    if english == "model":
+        from tracker.sentiment.model import INSTALL_HINT, ModelUnavailable, available
+
+        if not available():
+            raise ModelUnavailable(f"the model scorer needs the ml extra: {INSTALL_HINT}")
+    with _lock:
+        if english != _english:
+            _english, _router = english, None
 
 
 def get_router() -> Router:
-    """The process-wide router, built on first use."""
+    """The process-wide router, built on first use with the configured English scorer."""
     global _router
     if _router is None:
         with _lock:
             if _router is None:
-                _router = build_router()
+                _router = build_router(_english)
     return _router

@@ -9,7 +9,7 @@ one language would silently change the scores of every other.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -275,6 +275,14 @@ class Scorer:
 
     def compound(self, text: str) -> float:
         return float(self.polarity(text)["compound"])
+
+    # Many at once: a scorer that works in batches (the model scorer) overrides these.
+    def score_many(self, texts: Sequence[str]) -> list[Score]:
+        return [self.score(t) for t in texts]
+
+    def compounds(self, texts: Sequence[str]) -> list[float]:
+        compound = self.compound
+        return [compound(t) for t in texts]
 
     def explain(self, text: str) -> Any:
         from tracker.sentiment.explain import trace

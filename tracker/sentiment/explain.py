@@ -18,7 +18,7 @@ from vaderSentiment.vaderSentiment import C_INCR, SentiText, normalize, scalar_i
 if TYPE_CHECKING:
     from tracker.sentiment.engine import Scorer, Token
 
-KINDS = ("lexicon", "phrase", "negation", "booster", "but", "clause", "caps", "punctuation", "mixed")
+KINDS = ("lexicon", "phrase", "negation", "booster", "but", "clause", "caps", "punctuation", "mixed", "model")
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,16 +82,20 @@ def rescore(
                 break
             last_id = rows[-1][0]
             changes = []
+            todo = []
             for row in rows:
                 scorer = router.scorer_for(row[2] or "")
                 if scorer is None:
                     report.unscored += 1
-                    new: tuple[Any, ...] = (None,) * len(_SCORE_COLUMNS)
-                elif not force and row[7] == scorer.name and row[8] == scorer.version:
-                    continue  # scored by this very scorer version: the same text gets the same score
-                else:
-                    score = scorer.score(row[1] or "")
-                    new = (score.compound, score.pos, score.neu, score.neg, score.scorer, score.version)
+                    if any(v is not None for v in row[3:]):
+                        changes.append((None,) * len(_SCORE_COLUMNS) + (row[0],))
+                elif force or row[7] != scorer.name or row[8] != scorer.version:
+                    todo.append(row)  # else scored by this very scorer version: the same text, the same score
+            # One call for the batch, so a scorer that works in batches (the optional model) gets them together.
+            scores = router.score_many([(row[1] or "", row[2] or "") for row in todo])
+            for row, score in zip(todo, scores, strict=True):
+                assert score is not None  # every row of todo has a scorer
+                new: tuple[Any, ...] = (score.compound, score.pos, score.neu, score.neg, score.scorer, score.version)
                 if tuple(row[3:]) != new:
                     changes.append((*new, row[0]))
             if changes:
