@@ -76,7 +76,7 @@ def rate(fn: object, texts: list[str]) -> float:
     return len(texts) / (time.perf_counter() - start)
 
 
-def bench_rescore(n: int) -> tuple[float, float]:
+def bench_rescore(n: int) -> tuple[float, float, int]:
     from sqlalchemy import insert, select
 
     from tracker.models import HeadlineRow, Source
@@ -110,7 +110,7 @@ def bench_rescore(n: int) -> tuple[float, float]:
         first = rescore(engine)  # every row changes
         second = rescore(engine, force=True)  # every row scored again, none written: read + score alone
         dispose_engines()
-    return first.per_second, second.per_second
+    return first.per_second, second.per_second, first.workers
 
 
 def main() -> None:
@@ -139,7 +139,13 @@ def main() -> None:
     for name, label, value in rows:
         print(f"{name:24} {label:30} {value:12,.0f}")
     print(f"overlay / plain: {rows[1][2] / rows[0][2]:.2f}")
-    if args.model:
+    if args.rescore:
+        changed, unchanged, workers = bench_rescore(args.rescore)
+        print(
+            f"rescore on SQLite, {args.rescore} rows, {workers} process(es): {changed:,.0f}/s (all rows changed), "
+            f"{unchanged:,.0f}/s (--force, none changed)"
+        )
+    if args.model:  # last: torch's threads would keep rescore from forking its workers
         from tracker.sentiment import model
 
         if not model.available():
@@ -154,12 +160,6 @@ def main() -> None:
                     head.compounds(texts[i : i + batch])
                 per_s = len(texts) / (time.perf_counter() - start)
                 print(f"{'model scorer, batch ' + str(batch):24} {head.label:30} {per_s:12,.0f}")
-    if args.rescore:
-        changed, unchanged = bench_rescore(args.rescore)
-        print(
-            f"rescore on SQLite, {args.rescore} rows: {changed:,.0f}/s (all rows changed), "
-            f"{unchanged:,.0f}/s (--force, none changed)"
-        )
 
 
 if __name__ == "__main__":

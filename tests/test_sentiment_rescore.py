@@ -108,3 +108,44 @@ def test_rescore_from_the_command_line(sqlite_url: str, monkeypatch: pytest.Monk
 def test_rescore_empty_table(engine: Engine) -> None:
     report = rescore(engine)
     assert (report.scanned, report.changed) == (0, 0)
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # Python 3.12+
+def test_a_large_rescore_scores_in_worker_processes_with_the_same_result(tmp_path, monkeypatch) -> None:
+    from tracker.store import rescore as rescore_module
+    from tracker.store.engine import open_engine
+
+    # Small thresholds so a few thousand rows take the worker path; forced on even if a stray thread of
+    # another test is alive (the command itself only forks a single-threaded process).
+    monkeypatch.setattr(rescore_module, "PARALLEL_FROM_ROWS", 100)
+    monkeypatch.setattr(rescore_module, "PARALLEL_FROM_BATCH", 50)
+    monkeypatch.setattr(rescore_module, "_can_fork", lambda: True)
+    titles = [
+        ("Nvidia shares plunge 10%", "en"),
+        ("Nvidia beats estimates as AI chip demand soars", "en"),
+        ("Krach sur les valeurs de l'IA", "fr"),
+        ("Nvidia-Aktie bricht ein", "de"),
+        ("Oracle slumps while Broadcom rallies", "en"),
+    ]
+    rows = [(f"{t} #{i}", lang, T0 + timedelta(minutes=i)) for i in range(600) for t, lang in [titles[i % 5]]]
+    results = {}
+    for workers in (1, 2):
+        engine = open_engine(f"sqlite:///{tmp_path / f'w{workers}.db'}")
+        seed(engine, rows)
+        report = rescore(engine, batch=250, workers=workers)
+        assert report.workers == workers
+        assert (report.scanned, report.unscored) == (600, 120)
+        with engine.connect() as conn:
+            results[workers] = conn.execute(
+                select(H.c.title, H.c.compound, H.c.pos, H.c.neu, H.c.neg, H.c.scorer, H.c.scorer_version).order_by(
+                    H.c.id
+                )
+            ).all()
+            results[f"rollups{workers}"] = conn.execute(
+                select(R.c.topic, R.c.bucket_start, R.c.language, R.c.scored, R.c.negative).order_by(
+                    R.c.topic, R.c.bucket_start, R.c.language
+                )
+            ).all()
+    assert results[1] == results[2]
+    assert results["rollups1"] == results["rollups2"]
+    assert {r.scorer for r in results[2]} == {"vader-finance-en", "vader-finance-fr", None}

@@ -188,6 +188,8 @@ def rescore(
         return
     typer.echo(
         f"rescored {report.scanned} headlines ({report.changed} changed, {report.unscored} unscored) "
-        f"in {report.seconds:.2f}s, {report.per_second:,.0f}/s with "
+        f"in {report.seconds:.2f}s, {report.per_second:,.0f}/s"
+        + (f" in {report.workers} processes" if report.workers > 1 else "")
+        + " with "
         + ", ".join(f"{lang}={name}" for lang, name in sorted(report.scorers.items()))
     )

@@ -56,6 +56,10 @@ class Router:
         result: Explanation = scorer.explain(text or "")
         return result
 
+    def copyable(self) -> bool:
+        """Whether every scorer may be copied into worker processes (see ``Scorer.copyable``)."""
+        return all(getattr(s, "copyable", False) for s in self.scorers.values())
+
     def scorer_names(self) -> dict[str, str]:
         return {lang: s.label for lang, s in self.scorers.items()}
 

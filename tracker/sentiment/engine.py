@@ -248,6 +248,8 @@ class Scorer:
     """
 
     language = "en"
+    # Whether a copy of this scorer may score in another process (rescore's workers): small, pure Python.
+    copyable = True
 
     def __init__(self, engine: PlainEngine, name: str, version: str) -> None:
         self.engine = engine

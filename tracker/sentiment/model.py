@@ -115,6 +115,7 @@ class MiniLMHeadScorer(Scorer):
     """English headlines scored by the trained head on MiniLM embeddings and the overlay's score."""
 
     language = "en"
+    copyable = False  # a copy per process would load the weights again (about 500 MB each)
 
     def __init__(self, head: dict[str, Any] | None = None, overlay: EnglishFinanceScorer | None = None) -> None:
         if not available():

@@ -8,12 +8,18 @@ changes anything but the score columns, and never deletes a headline.
 
 from __future__ import annotations
 
+import math
+import multiprocessing
+import os
+import sys
+import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from tracker.models import HeadlineRow
 
@@ -26,6 +32,7 @@ class RescoreReport:
     scanned: int = 0
     changed: int = 0
     unscored: int = 0  # headlines in a language without a scorer (left, or set back to, unscored)
+    workers: int = 1  # processes that scored (more than one only for a large run)
     seconds: float = 0.0
     scorers: dict[str, str] = field(default_factory=dict)
 
@@ -38,10 +45,74 @@ class RescoreReport:
             "scanned": self.scanned,
             "changed": self.changed,
             "unscored": self.unscored,
+            "workers": self.workers,
             "seconds": round(self.seconds, 3),
             "per_second": round(self.per_second, 1),
             "scorers": self.scorers,
         }
+
+
+# Scoring is most of a rescore's time and pure Python, so a large run also scores in worker processes (one
+# per further core): each batch is split, this process scores its share while the workers score theirs.
+# Workers are forked, so they start in milliseconds with the router already built (spawned ones took about a
+# second each to import and unpickle it, which ate the gain: measured in docs/benchmarks.md). Forking is only
+# safe in a process with no other thread, on Linux: anywhere else, and for small runs, one process scores.
+PARALLEL_FROM_ROWS = 20_000  # headlines in the run
+PARALLEL_FROM_BATCH = 2_000  # headlines to score in one batch
+ScoreRow = tuple[Any, ...]  # the _SCORE_COLUMNS values, in order
+_worker_router: Any = None
+
+
+def _score_rows(router: Any, items: list[tuple[str, str]]) -> list[ScoreRow]:
+    return [
+        (s.compound, s.pos, s.neu, s.neg, s.scorer, s.version) if s is not None else (None,) * len(_SCORE_COLUMNS)
+        for s in router.score_many(items)
+    ]
+
+
+def _score_in_worker(items: list[tuple[str, str]]) -> list[ScoreRow]:
+    return _score_rows(_worker_router, items)  # plain tuples: cheaper to send back than Score objects
+
+
+def default_workers() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, 4))
+
+
+def _can_fork() -> bool:
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+class _Scoring:
+    """Scores one batch of (title, language): here, or split with worker processes once the run is large."""
+
+    def __init__(self, router: Any, workers: int, rows: int) -> None:
+        self.router = router
+        copyable = getattr(router, "copyable", None)
+        big = workers > 1 and rows >= PARALLEL_FROM_ROWS
+        self.parts = workers if big and copyable is not None and copyable() and _can_fork() else 1
+        self.pool: ProcessPoolExecutor | None = None
+
+    def score_rows(self, items: list[tuple[str, str]]) -> list[ScoreRow]:
+        if self.parts == 1 or len(items) < PARALLEL_FROM_BATCH:
+            return _score_rows(self.router, items)
+        if self.pool is None:
+            global _worker_router
+            _worker_router = self.router  # inherited by the forked workers
+            self.pool = ProcessPoolExecutor(self.parts - 1, mp_context=multiprocessing.get_context("fork"))
+        size = math.ceil(len(items) / self.parts)
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        futures = [self.pool.submit(_score_in_worker, chunk) for chunk in chunks[1:]]
+        out = _score_rows(self.router, chunks[0])
+        for future in futures:
+            out.extend(future.result())
+        return out
+
+    def close(self) -> None:
+        global _worker_router
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            _worker_router = None
 
 
 def rescore(
@@ -51,11 +122,13 @@ def rescore(
     batch: int = 5000,
     force: bool = False,
     router: Any = None,
+    workers: int | None = None,
 ) -> RescoreReport:
     """Rescore headlines published at or after ``since`` (all when None) and rebuild their rollups.
 
     Rows already scored by the current name and version of their language's scorer are skipped unless
     ``force``: a scorer's version changes whenever its lexicon does, so their score cannot have changed.
+    ``workers`` processes score at once (default: one per core, at most 4) when the run is large.
     """
     from tracker.sentiment import get_router
     from tracker.store.rollups import rebuild_rollups
@@ -74,6 +147,27 @@ def rescore(
     # as much as the database work here, and these values need none (floats, strings, NULLs, an id).
     mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
     stmt = f"UPDATE {_H.name} SET " + ", ".join(f"{c} = {mark}" for c in _SCORE_COLUMNS) + f" WHERE id = {mark}"
+    count = select(func.count()).select_from(_H)
+    if since is not None:
+        count = count.where(_H.c.published_at >= since)
+    with engine.connect() as conn:
+        rows_in_run = conn.execute(count).scalar_one()
+    scoring = _Scoring(router, default_workers() if workers is None else workers, rows_in_run)
+    try:
+        _rescore_batches(engine, query, stmt, scoring, report, batch=batch, force=force)
+    finally:
+        scoring.close()
+    report.workers = scoring.parts if scoring.pool is not None else 1
+    with engine.begin() as conn:
+        rebuild_rollups(conn, since=since)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _rescore_batches(
+    engine: Engine, query: Any, stmt: str, scoring: _Scoring, report: RescoreReport, *, batch: int, force: bool
+) -> None:
+    router = scoring.router
     last_id = 0
     while True:
         with engine.begin() as conn:
@@ -92,17 +186,11 @@ def rescore(
                 elif force or row[7] != scorer.name or row[8] != scorer.version:
                     todo.append(row)  # else scored by this very scorer version: the same text, the same score
             # One call for the batch, so a scorer that works in batches (the optional model) gets them together.
-            scores = router.score_many([(row[1] or "", row[2] or "") for row in todo])
-            for row, score in zip(todo, scores, strict=True):
-                assert score is not None  # every row of todo has a scorer
-                new: tuple[Any, ...] = (score.compound, score.pos, score.neu, score.neg, score.scorer, score.version)
+            scores = scoring.score_rows([(row[1] or "", row[2] or "") for row in todo])
+            for row, new in zip(todo, scores, strict=True):
                 if tuple(row[3:]) != new:
                     changes.append((*new, row[0]))
             if changes:
                 conn.exec_driver_sql(stmt, changes)
             report.scanned += len(rows)
             report.changed += len(changes)
-    with engine.begin() as conn:
-        rebuild_rollups(conn, since=since)
-    report.seconds = time.perf_counter() - start
-    return report
