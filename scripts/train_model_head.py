@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Train the model scorer's head on the tuning parts of the labelled sets and write it as a file.
 
-    python scripts/train_model_head.py ../shared/eval            # writes tracker/sentiment/heads/minilm_head_en.json
-    python scripts/train_model_head.py ../shared/eval --cv       # 5-fold cross-validation table, writes nothing
+    python scripts/train_model_head.py ../shared/eval --version 2026.12.2   # writes heads/minilm_head_en.json
+    python scripts/train_model_head.py ../shared/eval --cv --version x      # 5-fold cross-validation table only
 
 Needs the ml extra (pip install '.[ml]'). Only the tuning part (70 %) of each set is read: the held-out part
 is what `tracker eval` reports on, and must never be seen here. Targets: the SemEval and FiQA headlines' gold
@@ -76,10 +76,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--alpha", type=float, default=30.0, help="ridge penalty")
     parser.add_argument("--dead-zone", type=float, default=0.1, help="|prediction| below this is called neutral")
     parser.add_argument("--phrasebank-scale", type=float, default=0.5, help="target of a PhraseBank class")
-    parser.add_argument("--version", default="2026.12.1", help="version stored with every score")
+    parser.add_argument(
+        "--version", required=True, help="version stored with every score: a new one for every new head"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "tracker" / "sentiment" / "heads" / HEAD_FILE)
     parser.add_argument("--cv", action="store_true", help="print a cross-validation table and write nothing")
     args = parser.parse_args(argv)
+    if not args.cv and args.out.is_file():
+        # rescore skips rows already scored by this name and version: a new head under an old version
+        # would leave everything the old head scored as it was.
+        old = json.loads(args.out.read_text(encoding="utf-8"))
+        if old.get("version") == args.version:
+            print(f"error: {args.out} already has version {args.version}: give a new --version", file=sys.stderr)
+            return 2
     try:
         sets = {ds.name: ds for ds in load_datasets(args.data_dir, "tune")}
     except FileNotFoundError as exc:

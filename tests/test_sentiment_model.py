@@ -5,6 +5,7 @@ The first half runs everywhere; the second skips when the extra (pip install '.[
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -228,3 +229,44 @@ def test_rescore_with_the_model_writes_its_name_and_version(sqlite_url: str) -> 
     with engine.connect() as conn:
         rows = dict(conn.execute(select(h.c.title, h.c.scorer)).all())
     assert rows == {"Nvidia shares plunge 10%": "minilm-head-en", "Krach sur les valeurs de l'IA": "vader-finance-fr"}
+
+
+def test_eval_leaves_out_a_model_that_cannot_be_built_and_says_why(tmp_path: Path, monkeypatch) -> None:
+    from test_sentiment_cli import write_eval_dir
+    from typer.testing import CliRunner
+
+    import tracker.cli  # noqa: F401  (registers the commands)
+    from tracker.cli.app import app
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise model.ModelUnavailable("the model head was trained with vader-finance-en/0: retrain it")
+
+    monkeypatch.setattr(model, "available", lambda: True)
+    monkeypatch.setattr(model, "MiniLMHeadScorer", refuse)
+    result = CliRunner().invoke(app, ["eval", str(write_eval_dir(tmp_path / "eval")), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "model scorer left out: the model head was trained with" in result.stderr
+    figures = json.loads(result.stdout)
+    assert set(figures) == {"vader/3.3.2", EnglishFinanceScorer().label}
+
+
+def test_training_refuses_to_reuse_a_head_version(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "head.json"
+    out.write_text(json.dumps(model.load_head()), encoding="utf-8")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(root / "scripts" / "train_model_head.py"),
+            str(tmp_path),
+            "--out",
+            str(out),
+            "--version",
+            model.load_head()["version"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+    )
+    assert proc.returncode == 2 and "give a new --version" in proc.stderr and "Traceback" not in proc.stderr

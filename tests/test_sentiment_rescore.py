@@ -110,42 +110,124 @@ def test_rescore_empty_table(engine: Engine) -> None:
     assert (report.scanned, report.changed) == (0, 0)
 
 
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # Python 3.12+
-def test_a_large_rescore_scores_in_worker_processes_with_the_same_result(tmp_path, monkeypatch) -> None:
+# Run in a child process of its own: forking is only done from a process with no other thread, and a test
+# process may hold some (servers of other tests, torch's when the ml extra is installed).
+WORKERS_SCRIPT = r"""
+import json, multiprocessing, sys
+from datetime import UTC, datetime, timedelta
+from sqlalchemy import insert, select
+from tracker.models import HeadlineRow, Rollup, Source
+from tracker.sentiment import build_router
+from tracker.store import rescore as rs
+from tracker.store.engine import open_engine
+
+rs.PARALLEL_FROM_ROWS, rs.PARALLEL_FROM_BATCH = 100, 50  # small, so a few hundred rows take the worker path
+H, S, R = HeadlineRow.__table__, Source.__table__, Rollup.__table__
+titles = [("Nvidia shares plunge 10%", "en"), ("Nvidia beats estimates as AI chip demand soars", "en"),
+          ("Krach sur les valeurs de l'IA", "fr"), ("Nvidia-Aktie bricht ein", "de"),
+          ("Oracle slumps while Broadcom rallies", "en")]
+t0 = datetime(2026, 11, 30, tzinfo=UTC)
+
+def seeded(path):
+    engine = open_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(insert(S).values(name="t", kind="rss", url="https://example.com/feed"))
+        conn.execute(insert(H), [
+            {"dedupe_key": f"k{i}", "title_fp": f"f{i}", "title": f"{titles[i % 5][0]} #{i}", "summary": "",
+             "source_id": 1, "published_at": t0 + timedelta(minutes=i), "first_seen_at": t0,
+             "language": titles[i % 5][1], "tagged": True, "topics": "chips", "date_flag": "ok", "sightings": 1}
+            for i in range(600)])
+    return engine
+
+out = {}
+for workers in (1, 2):
+    engine = seeded(sys.argv[1] + f"/w{workers}.db")
+    report = rs.rescore(engine, batch=250, workers=workers)
+    with engine.connect() as conn:
+        rows = conn.execute(select(H.c.title, H.c.compound, H.c.pos, H.c.neu, H.c.neg, H.c.scorer,
+                                   H.c.scorer_version).order_by(H.c.id)).all()
+        rollups = conn.execute(select(R.c.topic, R.c.bucket_start, R.c.language, R.c.scored, R.c.negative)
+                               .order_by(R.c.topic, R.c.bucket_start, R.c.language)).all()
+    out[workers] = {"report": report.to_dict(), "rows": [list(map(str, r)) for r in rows],
+                    "rollups": [list(map(str, r)) for r in rollups]}
+
+class Broken:  # scores like the router, but fails in whichever process gets the headline "#599"
+    def __init__(self, router): self.router = router
+    def __getattr__(self, name): return getattr(self.router, name)
+    def score_many(self, items):
+        if any(t.endswith("#599") for t, _ in items):
+            raise RuntimeError("scorer failed")
+        return self.router.score_many(items)
+
+engine = seeded(sys.argv[1] + "/broken.db")
+try:
+    rs.rescore(engine, batch=300, workers=2, router=Broken(build_router()), force=True)
+    out["error"] = None
+except RuntimeError as exc:
+    out["error"] = str(exc)
+out["children_left"] = len(multiprocessing.active_children())
+print(json.dumps(out))
+"""
+
+
+def test_a_large_rescore_scores_in_worker_processes_with_the_same_result(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKERS_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    one, two = out["1"], out["2"]
+    assert one["report"]["workers"] == 1 and two["report"]["workers"] == 2
+    for report in (one["report"], two["report"]):
+        assert (report["scanned"], report["changed"], report["unscored"]) == (600, 480, 120)
+    assert one["rows"] == two["rows"] and one["rollups"] == two["rollups"]
+    assert {r[5] for r in two["rows"]} == {"vader-finance-en", "vader-finance-fr", "None"}
+    # A scorer error in a worker reaches the caller, and no worker process is left behind.
+    assert out["error"] == "scorer failed" and out["children_left"] == 0
+
+
+def _tiny_thresholds(monkeypatch) -> None:
+    from tracker.store import rescore as rescore_module
+
+    monkeypatch.setattr(rescore_module, "PARALLEL_FROM_ROWS", 10)
+    monkeypatch.setattr(rescore_module, "PARALLEL_FROM_BATCH", 5)
+
+
+def test_a_process_with_another_thread_scores_alone(sqlite_url, monkeypatch) -> None:
+    import threading
+
+    from tracker.store.engine import open_engine
+
+    _tiny_thresholds(monkeypatch)
+    engine = open_engine(sqlite_url)
+    seed(engine, [(f"Nvidia shares plunge #{i}", "en", T0 + timedelta(minutes=i)) for i in range(40)])
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        report = rescore(engine, batch=20, workers=2)
+    finally:
+        stop.set()
+        other.join()
+    assert report.workers == 1 and report.changed == 40
+
+
+def test_a_scorer_that_must_not_be_copied_is_never_sent_to_workers(sqlite_url, monkeypatch) -> None:
+    from tracker.sentiment import Router
+    from tracker.sentiment.english import EnglishFinanceScorer
     from tracker.store import rescore as rescore_module
     from tracker.store.engine import open_engine
 
-    # Small thresholds so a few thousand rows take the worker path; forced on even if a stray thread of
-    # another test is alive (the command itself only forks a single-threaded process).
-    monkeypatch.setattr(rescore_module, "PARALLEL_FROM_ROWS", 100)
-    monkeypatch.setattr(rescore_module, "PARALLEL_FROM_BATCH", 50)
-    monkeypatch.setattr(rescore_module, "_can_fork", lambda: True)
-    titles = [
-        ("Nvidia shares plunge 10%", "en"),
-        ("Nvidia beats estimates as AI chip demand soars", "en"),
-        ("Krach sur les valeurs de l'IA", "fr"),
-        ("Nvidia-Aktie bricht ein", "de"),
-        ("Oracle slumps while Broadcom rallies", "en"),
-    ]
-    rows = [(f"{t} #{i}", lang, T0 + timedelta(minutes=i)) for i in range(600) for t, lang in [titles[i % 5]]]
-    results = {}
-    for workers in (1, 2):
-        engine = open_engine(f"sqlite:///{tmp_path / f'w{workers}.db'}")
-        seed(engine, rows)
-        report = rescore(engine, batch=250, workers=workers)
-        assert report.workers == workers
-        assert (report.scanned, report.unscored) == (600, 120)
-        with engine.connect() as conn:
-            results[workers] = conn.execute(
-                select(H.c.title, H.c.compound, H.c.pos, H.c.neu, H.c.neg, H.c.scorer, H.c.scorer_version).order_by(
-                    H.c.id
-                )
-            ).all()
-            results[f"rollups{workers}"] = conn.execute(
-                select(R.c.topic, R.c.bucket_start, R.c.language, R.c.scored, R.c.negative).order_by(
-                    R.c.topic, R.c.bucket_start, R.c.language
-                )
-            ).all()
-    assert results[1] == results[2]
-    assert results["rollups1"] == results["rollups2"]
-    assert {r.scorer for r in results[2]} == {"vader-finance-en", "vader-finance-fr", None}
+    class Heavy(EnglishFinanceScorer):
+        copyable = False  # like the model scorer
+
+    _tiny_thresholds(monkeypatch)
+    monkeypatch.setattr(rescore_module, "_can_fork", lambda: True)  # only the router's answer can stop it
+    engine = open_engine(sqlite_url)
+    seed(engine, [(f"Nvidia shares plunge #{i}", "en", T0 + timedelta(minutes=i)) for i in range(40)])
+    report = rescore(engine, batch=20, workers=2, router=Router({"en": Heavy()}))
+    assert report.workers == 1 and report.changed == 40

@@ -18,7 +18,10 @@ from tracker.cli import sentiment as _sentiment  # noqa: F401  isort: skip
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # Outside standalone mode click returns an Exit's code (Ctrl-C becomes 130) instead of exiting.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except (ConfigError, UserError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

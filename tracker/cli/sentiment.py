@@ -61,17 +61,20 @@ def eval_command(
     part: str = typer.Option("held_out", "--part", help="held_out (reported), tune (what was tuned on) or all"),
 ) -> None:
     """Score the labelled sets with plain VADER, the finance overlay and (with the ml extra) the model, side by side."""
-    from tracker.sentiment.evaluate import evaluate
+    from tracker.sentiment.evaluate import default_scorers, evaluate
 
     fmt = _format(fmt)
     if part not in PARTS:
         raise UserError(f"--part must be one of {', '.join(PARTS)}, not {part!r}")
     if not data_dir.is_dir():
         raise UserError(f"{data_dir} is not a folder")
+    notes: list[str] = []
     try:
-        result = evaluate(data_dir, part=part)  # type: ignore[arg-type]
+        result = evaluate(data_dir, part=part, scorers=default_scorers(notes))  # type: ignore[arg-type]
     except (FileNotFoundError, ValueError, UnicodeDecodeError) as exc:
         raise UserError(str(exc)) from None
+    for note in notes:
+        typer.echo(note, err=True)
     if fmt == "json":
         echo_json(result)
         return

@@ -176,14 +176,20 @@ def metrics(ds: Dataset, compounds: Sequence[float], seconds: float) -> dict[str
     return out
 
 
-def default_scorers() -> dict[str, Scorer]:
+def default_scorers(notes: list[str] | None = None) -> dict[str, Scorer]:
+    """Plain VADER, the overlay and, when its extra is installed, the model scorer. A model that cannot be
+    built (its head trained on another lexicon version) is left out, with the reason appended to ``notes``."""
     from tracker.sentiment import model
     from tracker.sentiment.english import EnglishFinanceScorer, PlainVaderScorer
 
     overlay = EnglishFinanceScorer()
     scorers: list[Scorer] = [PlainVaderScorer(), overlay]
-    if model.available():  # the optional model scorer, beside the others when its extra is installed
-        scorers.append(model.MiniLMHeadScorer(overlay=overlay))
+    if model.available():
+        try:
+            scorers.append(model.MiniLMHeadScorer(overlay=overlay))
+        except model.ModelUnavailable as exc:
+            if notes is not None:
+                notes.append(f"model scorer left out: {exc}")
     return {s.label: s for s in scorers}
 
 

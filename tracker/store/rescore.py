@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -61,6 +62,7 @@ PARALLEL_FROM_ROWS = 20_000  # headlines in the run
 PARALLEL_FROM_BATCH = 2_000  # headlines to score in one batch
 ScoreRow = tuple[Any, ...]  # the _SCORE_COLUMNS values, in order
 _worker_router: Any = None
+_worker_engine: Engine | None = None
 
 
 def _score_rows(router: Any, items: list[tuple[str, str]]) -> list[ScoreRow]:
@@ -68,6 +70,14 @@ def _score_rows(router: Any, items: list[tuple[str, str]]) -> list[ScoreRow]:
         (s.compound, s.pos, s.neu, s.neg, s.scorer, s.version) if s is not None else (None,) * len(_SCORE_COLUMNS)
         for s in router.score_many(items)
     ]
+
+
+def _init_worker() -> None:
+    # Ctrl-C is the parent's to handle: a worker interrupted while sending a result could leave the parent
+    # waiting for it forever. The parent's pooled connections are not the worker's to use or to close.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _worker_engine is not None:
+        _worker_engine.dispose(close=False)
 
 
 def _score_in_worker(items: list[tuple[str, str]]) -> list[ScoreRow]:
@@ -80,26 +90,36 @@ def default_workers() -> int:
 
 
 def _can_fork() -> bool:
-    return sys.platform.startswith("linux") and threading.active_count() == 1
+    """Linux, and no other thread: neither Python's nor a native library's (torch starts its own)."""
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 class _Scoring:
-    """Scores one batch of (title, language): here, or split with worker processes once the run is large."""
+    """Scores one batch of (title, language): here, or split with worker processes for a large run.
 
-    def __init__(self, router: Any, workers: int, rows: int) -> None:
+    The workers are forked at once, before any batch's transaction is open."""
+
+    def __init__(self, router: Any, workers: int, rows: int, engine: Engine) -> None:
+        global _worker_router, _worker_engine
         self.router = router
         copyable = getattr(router, "copyable", None)
         big = workers > 1 and rows >= PARALLEL_FROM_ROWS
         self.parts = workers if big and copyable is not None and copyable() and _can_fork() else 1
         self.pool: ProcessPoolExecutor | None = None
+        if self.parts > 1:
+            _worker_router, _worker_engine = router, engine  # inherited by the forked workers
+            self.pool = ProcessPoolExecutor(
+                self.parts - 1, mp_context=multiprocessing.get_context("fork"), initializer=_init_worker
+            )
 
     def score_rows(self, items: list[tuple[str, str]]) -> list[ScoreRow]:
-        if self.parts == 1 or len(items) < PARALLEL_FROM_BATCH:
+        if self.pool is None or len(items) < PARALLEL_FROM_BATCH:
             return _score_rows(self.router, items)
-        if self.pool is None:
-            global _worker_router
-            _worker_router = self.router  # inherited by the forked workers
-            self.pool = ProcessPoolExecutor(self.parts - 1, mp_context=multiprocessing.get_context("fork"))
         size = math.ceil(len(items) / self.parts)
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         futures = [self.pool.submit(_score_in_worker, chunk) for chunk in chunks[1:]]
@@ -108,11 +128,19 @@ class _Scoring:
             out.extend(future.result())
         return out
 
-    def close(self) -> None:
-        global _worker_router
-        if self.pool is not None:
+    def close(self, *, interrupted: bool = False) -> None:
+        global _worker_router, _worker_engine
+        if self.pool is None:
+            return
+        if interrupted:  # Ctrl-C: do not wait for work nobody will use
+            processes = list(getattr(self.pool, "_processes", {}).values())  # no public handle on them
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()
+                process.join(timeout=5)
+        else:
             self.pool.shutdown(cancel_futures=True)
-            _worker_router = None
+        _worker_router = _worker_engine = None
 
 
 def rescore(
@@ -152,12 +180,14 @@ def rescore(
         count = count.where(_H.c.published_at >= since)
     with engine.connect() as conn:
         rows_in_run = conn.execute(count).scalar_one()
-    scoring = _Scoring(router, default_workers() if workers is None else workers, rows_in_run)
+    scoring = _Scoring(router, default_workers() if workers is None else workers, rows_in_run, engine)
     try:
         _rescore_batches(engine, query, stmt, scoring, report, batch=batch, force=force)
-    finally:
-        scoring.close()
-    report.workers = scoring.parts if scoring.pool is not None else 1
+    except BaseException as exc:
+        scoring.close(interrupted=not isinstance(exc, Exception))
+        raise
+    scoring.close()
+    report.workers = scoring.parts
     with engine.begin() as conn:
         rebuild_rollups(conn, since=since)
     report.seconds = time.perf_counter() - start
