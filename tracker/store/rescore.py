@@ -171,10 +171,7 @@ def rescore(
     query = select(_H.c.id, _H.c.title, _H.c.language, *(_H.c[c] for c in _SCORE_COLUMNS))
     if since is not None:
         query = query.where(_H.c.published_at >= since)
-    # A plain driver-level executemany: SQLAlchemy's per-row parameter processing for a Core update costs
-    # as much as the database work here, and these values need none (floats, strings, NULLs, an id).
-    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-    stmt = f"UPDATE {_H.name} SET " + ", ".join(f"{c} = {mark}" for c in _SCORE_COLUMNS) + f" WHERE id = {mark}"
+    stmt = _update_statement(engine)
     count = select(func.count()).select_from(_H)
     if since is not None:
         count = count.where(_H.c.published_at >= since)
@@ -192,6 +189,26 @@ def rescore(
         rebuild_rollups(conn, since=since)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _update_statement(engine: Engine) -> str:
+    """The driver-level UPDATE of a batch's changed scores.
+
+    SQLAlchemy's per-row parameter processing for a Core update costs as much as the database work here, and
+    these values need none. SQLite: an executemany of one row each. PostgreSQL: one statement over ``unnest``
+    of column arrays, as the ingest does (an executemany there cost 30 µs a row: 13,700 rows/s for a rescore
+    of 40,000 rows with every row changed).
+    """
+    if engine.dialect.name == "postgresql":
+        types = ("float8", "float8", "float8", "float8", "text", "text")
+        sets = ", ".join(f"{c} = v.{c}" for c in _SCORE_COLUMNS)
+        arrays = ", ".join(f"%s::{t}[]" for t in (*types, "int"))
+        return (
+            f"UPDATE {_H.name} AS h SET {sets} FROM unnest({arrays}) "
+            f"AS v({', '.join(_SCORE_COLUMNS)}, id) WHERE h.id = v.id"
+        )
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    return f"UPDATE {_H.name} SET " + ", ".join(f"{c} = {mark}" for c in _SCORE_COLUMNS) + f" WHERE id = {mark}"
 
 
 def _rescore_batches(
@@ -220,7 +237,9 @@ def _rescore_batches(
             for row, new in zip(todo, scores, strict=True):
                 if tuple(row[3:]) != new:
                     changes.append((*new, row[0]))
-            if changes:
+            if changes and engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(stmt, tuple(map(list, zip(*changes, strict=True))))
+            elif changes:
                 conn.exec_driver_sql(stmt, changes)
             report.scanned += len(rows)
             report.changed += len(changes)
