@@ -231,3 +231,36 @@ def test_a_scorer_that_must_not_be_copied_is_never_sent_to_workers(sqlite_url, m
     seed(engine, [(f"Nvidia shares plunge #{i}", "en", T0 + timedelta(minutes=i)) for i in range(40)])
     report = rescore(engine, batch=20, workers=2, router=Router({"en": Heavy()}))
     assert report.workers == 1 and report.changed == 40
+
+
+def test_the_collector_can_write_while_a_batch_is_scored(tmp_path) -> None:
+    # With the model scorer a batch takes seconds to score: the SQLite write lock must not be held meanwhile.
+    import sqlite3
+
+    from tracker.sentiment import get_router
+    from tracker.store.engine import open_engine
+
+    path = tmp_path / "lock.db"
+    engine = open_engine(f"sqlite:///{path}")
+    seed(engine, [(f"Nvidia shares plunge #{i}", "en", T0 + timedelta(minutes=i)) for i in range(30)])
+    writes = []
+
+    class SlowRouter:  # scores like the real router, and meanwhile lets "a collector" write
+        def __init__(self) -> None:
+            self.router = get_router()
+
+        def __getattr__(self, name: str):
+            return getattr(self.router, name)
+
+        def score_many(self, items):
+            other = sqlite3.connect(path, timeout=0.2)
+            try:
+                with other:
+                    other.execute("UPDATE sources SET name = name")  # needs the write lock
+                writes.append(len(items))
+            finally:
+                other.close()
+            return self.router.score_many(items)
+
+    report = rescore(engine, batch=10, router=SlowRouter())
+    assert report.changed == 30 and writes == [10, 10, 10]

@@ -1,9 +1,10 @@
 """Rescore stored headlines with the current scorers, then rebuild the rollups the series are read from.
 
 Reads (id, title, language) in id-ordered batches with SQLAlchemy Core, scores them with the process router
-and writes back only the rows whose score, scorer or scorer version changed (one executemany per batch).
-Each batch is its own short transaction so collectors are never locked out for the whole run. It never
-changes anything but the score columns, and never deletes a headline.
+and writes back only the rows whose score, scorer or scorer version changed (one statement per batch).
+Each batch's write is its own short transaction, taken after the scoring, so collectors are never locked
+out for the whole run, nor while a batch is scored. It never changes anything but the score columns, and
+never deletes a headline.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from tracker.models import HeadlineRow
+from tracker.store.engine import read_connection
 
 _H = HeadlineRow.__table__  # type: ignore[attr-defined]
 _SCORE_COLUMNS = ("compound", "pos", "neu", "neg", "scorer", "scorer_version")
@@ -217,29 +219,34 @@ def _rescore_batches(
     router = scoring.router
     last_id = 0
     while True:
-        with engine.begin() as conn:
+        # Read, score, then write in a transaction of its own: the scoring (seconds per batch with the model
+        # scorer) never holds the SQLite write lock. A headline's title never changes once stored, so scores
+        # made between the two transactions are still its scores.
+        with read_connection(engine) as conn:
             rows = conn.execute(query.where(_H.c.id > last_id).order_by(_H.c.id).limit(batch)).all()
-            if not rows:
-                break
-            last_id = rows[-1][0]
-            changes = []
-            todo = []
-            for row in rows:
-                scorer = router.scorer_for(row[2] or "")
-                if scorer is None:
-                    report.unscored += 1
-                    if any(v is not None for v in row[3:]):
-                        changes.append((None,) * len(_SCORE_COLUMNS) + (row[0],))
-                elif force or row[7] != scorer.name or row[8] != scorer.version:
-                    todo.append(row)  # else scored by this very scorer version: the same text, the same score
-            # One call for the batch, so a scorer that works in batches (the optional model) gets them together.
-            scores = scoring.score_rows([(row[1] or "", row[2] or "") for row in todo])
-            for row, new in zip(todo, scores, strict=True):
-                if tuple(row[3:]) != new:
-                    changes.append((*new, row[0]))
-            if changes and engine.dialect.name == "postgresql":
-                conn.exec_driver_sql(stmt, tuple(map(list, zip(*changes, strict=True))))
-            elif changes:
-                conn.exec_driver_sql(stmt, changes)
-            report.scanned += len(rows)
-            report.changed += len(changes)
+        if not rows:
+            break
+        last_id = rows[-1][0]
+        changes = []
+        todo = []
+        for row in rows:
+            scorer = router.scorer_for(row[2] or "")
+            if scorer is None:
+                report.unscored += 1
+                if any(v is not None for v in row[3:]):
+                    changes.append((None,) * len(_SCORE_COLUMNS) + (row[0],))
+            elif force or row[7] != scorer.name or row[8] != scorer.version:
+                todo.append(row)  # else scored by this very scorer version: the same text, the same score
+        # One call for the batch, so a scorer that works in batches (the optional model) gets them together.
+        scores = scoring.score_rows([(row[1] or "", row[2] or "") for row in todo])
+        for row, new in zip(todo, scores, strict=True):
+            if tuple(row[3:]) != new:
+                changes.append((*new, row[0]))
+        if changes:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.exec_driver_sql(stmt, tuple(map(list, zip(*changes, strict=True))))
+                else:
+                    conn.exec_driver_sql(stmt, changes)
+        report.scanned += len(rows)
+        report.changed += len(changes)
