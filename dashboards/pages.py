@@ -41,26 +41,18 @@ def safe_href(url: str | None) -> str | None:
     return url
 
 
-def _explainer() -> Any:
-    """The sentiment router's ``explain`` (None when the scorers cannot be built)."""
+def _router() -> Any:
+    """The sentiment router (None when the scorers cannot be built)."""
     from tracker.sentiment import get_router
 
     try:
-        router_ = get_router()
+        return get_router()
     except Exception:  # a broken scorer set-up costs the explanations, not the page
         log.exception("the sentiment router could not be built: no score explanations")
         return None
-    return getattr(router_, "explain", None)
 
 
-def _explanation(explain: Any, title: str, language: str) -> list[dict[str, Any]] | None:
-    if explain is None:
-        return None
-    try:
-        result = explain(title, language)
-    except Exception:  # an explanation is a nicety: a scorer bug must not take the page down
-        log.exception("explain failed")
-        return None
+def _contributions(result: Any) -> list[dict[str, Any]]:
     contributions = getattr(result, "contributions", None) or []
     return [
         {"token": c.token, "kind": c.kind, "effect": c.effect, "target": getattr(c, "target", None)}
@@ -68,9 +60,24 @@ def _explanation(explain: Any, title: str, language: str) -> list[dict[str, Any]
     ]
 
 
+def explain_headlines(items: list[tuple[str, str]]) -> list[list[dict[str, Any]] | None]:
+    """Which words and phrases moved each headline's score, and by how much (None where nothing explains it).
+
+    One call for the whole table, so the optional model scorer encodes the headlines together."""
+    router_ = _router()
+    if router_ is None or not items:
+        return [None] * len(items)
+    try:
+        results = router_.explain_many(items)
+    except Exception:  # an explanation is a nicety: a scorer bug must not take the page down
+        log.exception("explain failed")
+        return [None] * len(items)
+    return [_contributions(r) for r in results]
+
+
 def explain_headline(title: str, language: str) -> list[dict[str, Any]] | None:
     """Which words and phrases moved a headline's score, and by how much (None when no scorer explains it)."""
-    return _explanation(_explainer(), title, language)
+    return explain_headlines([(title, language)])[0]
 
 
 def _headline_view(h: dict[str, Any]) -> dict[str, Any]:
@@ -181,11 +188,14 @@ def topic_page(
     rows = queries.headlines(engine, topic=key, order="newest", limit=TABLE_PAGE, offset=off, **window)  # type: ignore[arg-type]
     count = queries.count_headlines(engine, topic=key, **window)  # type: ignore[arg-type]
     label = c.topic_labels().get(key, key)
-    explain = _explainer()
+    scored_rows = [h for h in rows if h["compound"] is not None]
+    explanations = dict(
+        zip(map(id, scored_rows), explain_headlines([(h["title"], h["language"]) for h in scored_rows]), strict=True)
+    )
     table = []
     for h in rows:
         view = _headline_view(h)
-        view["explanation"] = _explanation(explain, h["title"], h["language"]) if h["compound"] is not None else None
+        view["explanation"] = explanations.get(id(h))
         table.append(view)
     total = sum(p.headlines for p in points)
     scored = sum(p.scored for p in points)

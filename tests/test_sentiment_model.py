@@ -86,6 +86,13 @@ def test_router_score_many_keeps_the_order_across_languages() -> None:
     assert router.score_many(items) == [router.score(text, lang) for text, lang in items]
 
 
+def test_router_explain_many_matches_one_at_a_time() -> None:
+    router = Router({"en": EnglishFinanceScorer(), "fr": FrenchFinanceScorer()})
+    items = [("Nvidia shares plunge 10%", "en"), ("Nvidia-Aktie bricht ein", "de"), ("Krach sur l'IA", "fr")]
+    assert router.explain_many(items) == [router.explain(text, lang) for text, lang in items]
+    assert router.explain_many(items)[1].contributions == [] and router.explain_many([]) == []
+
+
 def test_choosing_the_model_without_the_extra_names_file_line_and_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(model, "available", lambda: False)
     monkeypatch.delenv("TRACKER_ENGLISH_SCORER", raising=False)
@@ -172,6 +179,28 @@ def test_model_explanation_adds_up(scorer: model.MiniLMHeadScorer) -> None:
         assert exp.contributions[-1].kind == "model"
         overlay = scorer.overlay.explain(text)
         assert exp.contributions[:-1] == overlay.contributions  # the words the head also saw
+
+
+@needs_ml
+def test_model_explains_a_table_in_one_batch_like_one_at_a_time(scorer: model.MiniLMHeadScorer) -> None:
+    texts = ["Nvidia shares plunge 10%", "CoreWeave raises $2bn as demand soars", "Results due on Thursday"]
+    calls = []
+    encode = scorer.encoder.encode
+
+    def counting(batch):  # type: ignore[no-untyped-def]
+        calls.append(len(batch))
+        return encode(batch)
+
+    scorer.encoder.encode = counting  # type: ignore[method-assign]
+    try:
+        many = scorer.explain_many(texts)
+    finally:
+        scorer.encoder.encode = encode  # type: ignore[method-assign]
+    assert calls == [3]
+    for text, got in zip(texts, many, strict=True):
+        one = scorer.explain(text)
+        assert got.compound == pytest.approx(one.compound, abs=2e-4)
+        assert [c.kind for c in got.contributions] == [c.kind for c in one.contributions]
 
 
 @needs_ml

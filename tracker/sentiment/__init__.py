@@ -49,6 +49,22 @@ class Router:
                 out[i] = score
         return out
 
+    def explain_many(self, items: Iterable[tuple[str, str]]) -> list[Explanation]:
+        """Explanations in the order given; each scorer explains its headlines in one call (the model batches)."""
+        pairs = list(items)
+        out: list[Explanation] = [Explanation(0.0, "none", 0.0, [], method="unscored") for _ in pairs]
+        groups: dict[int, tuple[Scorer, list[int], list[str]]] = {}
+        for i, (text, language) in enumerate(pairs):
+            scorer = self.scorer_for(language)
+            if scorer is not None:
+                group = groups.setdefault(id(scorer), (scorer, [], []))
+                group[1].append(i)
+                group[2].append(text or "")
+        for scorer, positions, texts in groups.values():
+            for i, explanation in zip(positions, scorer.explain_many(texts), strict=True):
+                out[i] = explanation
+        return out
+
     def explain(self, text: str, language: str) -> Explanation:
         scorer = self.scorer_for(language)
         if scorer is None:

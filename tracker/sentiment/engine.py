@@ -291,6 +291,9 @@ class Scorer:
 
         return trace(self, self.tokens(text))
 
+    def explain_many(self, texts: Sequence[str]) -> list[Any]:
+        return [self.explain(t) for t in texts]
+
 
 def split_tokens(text: str, emojis: dict[str, str], emoji_token: Any = None) -> list[Token]:
     """Whitespace tokens, with each emoji turned into its description words (as VADER itself does)."""

@@ -172,8 +172,15 @@ class MiniLMHeadScorer(Scorer):
     def explain(self, text: str) -> Explanation:
         """The overlay's trace (its words are one of the head's inputs), then one ``model`` entry: the change of
         valence sum that gives the model's compound, so the effects still add up to ``valence``."""
-        base = self.overlay.explain(text)
-        compound = self.score(text).compound
-        valence = compound * math.sqrt(15 / (1 - compound * compound))
-        extra = Contribution("sentence embedding (MiniLM head)", "model", round(valence - base.valence, 4))
-        return Explanation(compound, self.label, round(valence, 4), [*base.contributions, extra], method="trace+model")
+        return self.explain_many([text])[0]
+
+    def explain_many(self, texts: Sequence[str]) -> list[Explanation]:
+        # One encode for all of them: a dashboard page explains a whole table of headlines at once.
+        out = []
+        for text, compound in zip(texts, self.compounds(texts), strict=True):
+            base = self.overlay.explain(text)
+            valence = compound * math.sqrt(15 / (1 - compound * compound))
+            extra = Contribution("sentence embedding (MiniLM head)", "model", round(valence - base.valence, 4))
+            contributions = [*base.contributions, extra]
+            out.append(Explanation(compound, self.label, round(valence, 4), contributions, method="trace+model"))
+        return out
