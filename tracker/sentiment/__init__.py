@@ -32,19 +32,23 @@ class Router:
         scorer = self.scorer_for(language)
         return None if scorer is None else scorer.score(text or "")
 
-    def score_many(self, items: Iterable[tuple[str, str]]) -> list[Score | None]:
-        """Scores in the order given; each scorer gets its headlines in one call (the model scorer batches)."""
-        out: list[Score | None] = []
+    def _by_scorer(self, pairs: list[tuple[str, str]]) -> list[tuple[Scorer, list[int], list[str]]]:
+        """The (text, language) pairs grouped by their scorer: each scorer, its pairs' positions and texts."""
         groups: dict[int, tuple[Scorer, list[int], list[str]]] = {}
         get = self.scorers.get
-        for i, (text, language) in enumerate(items):
-            out.append(None)
+        for i, (text, language) in enumerate(pairs):
             scorer = get(language) or get(_base_language(language))
             if scorer is not None:
                 group = groups.setdefault(id(scorer), (scorer, [], []))
                 group[1].append(i)
                 group[2].append(text or "")
-        for scorer, positions, texts in groups.values():
+        return list(groups.values())
+
+    def score_many(self, items: Iterable[tuple[str, str]]) -> list[Score | None]:
+        """Scores in the order given; each scorer gets its headlines in one call (the model scorer batches)."""
+        pairs = list(items)
+        out: list[Score | None] = [None] * len(pairs)
+        for scorer, positions, texts in self._by_scorer(pairs):
             for i, score in zip(positions, scorer.score_many(texts), strict=True):
                 out[i] = score
         return out
@@ -52,15 +56,8 @@ class Router:
     def explain_many(self, items: Iterable[tuple[str, str]]) -> list[Explanation]:
         """Explanations in the order given; each scorer explains its headlines in one call (the model batches)."""
         pairs = list(items)
-        out: list[Explanation] = [Explanation(0.0, "none", 0.0, [], method="unscored") for _ in pairs]
-        groups: dict[int, tuple[Scorer, list[int], list[str]]] = {}
-        for i, (text, language) in enumerate(pairs):
-            scorer = self.scorer_for(language)
-            if scorer is not None:
-                group = groups.setdefault(id(scorer), (scorer, [], []))
-                group[1].append(i)
-                group[2].append(text or "")
-        for scorer, positions, texts in groups.values():
+        out = [Explanation(0.0, "none", 0.0, [], method="unscored") for _ in pairs]
+        for scorer, positions, texts in self._by_scorer(pairs):
             for i, explanation in zip(positions, scorer.explain_many(texts), strict=True):
                 out[i] = explanation
         return out
