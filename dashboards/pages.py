@@ -188,14 +188,12 @@ def topic_page(
     rows = queries.headlines(engine, topic=key, order="newest", limit=TABLE_PAGE, offset=off, **window)  # type: ignore[arg-type]
     count = queries.count_headlines(engine, topic=key, **window)  # type: ignore[arg-type]
     label = c.topic_labels().get(key, key)
-    scored_rows = [h for h in rows if h["compound"] is not None]
-    explanations = dict(
-        zip(map(id, scored_rows), explain_headlines([(h["title"], h["language"]) for h in scored_rows]), strict=True)
-    )
+    # Scored headlines only, in the table's order, explained in one call.
+    explained = iter(explain_headlines([(h["title"], h["language"]) for h in rows if h["compound"] is not None]))
     table = []
     for h in rows:
         view = _headline_view(h)
-        view["explanation"] = explanations.get(id(h))
+        view["explanation"] = next(explained) if h["compound"] is not None else None
         table.append(view)
     total = sum(p.headlines for p in points)
     scored = sum(p.scored for p in points)

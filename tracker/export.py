@@ -205,7 +205,7 @@ def sql_headline_line(
     published_at becomes ISO-8601 UTC with a ``Z``; compound stays a bare number (empty when NULL or out of
     [-1, 1], which covers NaN and infinities); topics are ``[a-z0-9_]`` keys by construction, written bare.
     """
-    score = case((compound.between(-1.0, 1.0), cast(compound, Text)), else_="")  # the rule of ``sql_score``
+    score = func.coalesce(cast(sql_score(compound), Text), "")
     cells = [sql_utc_iso(published_at, dialect), *(sql_text_cell(c, dialect) for c in (source, publisher, title,
              url, language)), score, func.coalesce(topics, "")]  # fmt: skip
     line = cells[0]

@@ -84,14 +84,18 @@ _english = "lexicon"
 _lock = threading.Lock()
 
 
+def _check_english(english: str) -> None:
+    if english not in ENGLISH_SCORERS:
+        raise ValueError(f"unknown English scorer {english!r} (expected one of {', '.join(ENGLISH_SCORERS)})")
+
+
 def build_router(english: str = "lexicon") -> Router:
     """English by the finance overlay (``lexicon``) or by the optional model scorer (``model``), French by its
     lexicon. Raises ``ModelUnavailable`` for ``model`` without the ml extra."""
     from tracker.sentiment.english import EnglishFinanceScorer
     from tracker.sentiment.french import FrenchFinanceScorer
 
-    if english not in ENGLISH_SCORERS:
-        raise ValueError(f"unknown English scorer {english!r} (expected one of {', '.join(ENGLISH_SCORERS)})")
+    _check_english(english)
     en: Scorer
     if english == "model":
         from tracker.sentiment.model import MiniLMHeadScorer
@@ -108,8 +112,7 @@ def configure(english: str) -> None:
     Cheap: it only checks that the choice can be built (the model's extra is installed) and drops a router
     built with another choice; the router itself is built on first use."""
     global _router, _english
-    if english not in ENGLISH_SCORERS:
-        raise ValueError(f"unknown English scorer {english!r} (expected one of {', '.join(ENGLISH_SCORERS)})")
+    _check_english(english)
     if english == "model":
         from tracker.sentiment.model import INSTALL_HINT, ModelUnavailable, available
 

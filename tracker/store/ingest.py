@@ -216,17 +216,19 @@ def _write_sqlite(conn: Connection, source_id: int, fresh: list[Headline], seen_
     return len(new_ids)
 
 
-_PG_TYPES = {
+PG_TYPES = {
     "source_id": "int", "published_at": "timestamptz", "first_seen_at": "timestamptz", "tagged": "bool",
     "compound": "float8", "pos": "float8", "neu": "float8", "neg": "float8", "sightings": "int",
 }  # fmt: skip
 
 
-def _unnest(columns: Sequence[str], types: dict[str, str]) -> str:
+def unnest_params(columns: Sequence[str], types: dict[str, str]) -> str:
+    """The ``%s::type[]`` parameters of an ``unnest`` over these columns (PostgreSQL; text unless typed)."""
     return ", ".join(f"%s::{types.get(c, 'text')}[]" for c in columns)
 
 
-def _columns_of(rows: Sequence[tuple[Any, ...]], width: int) -> tuple[list[Any], ...]:
+def columns_of(rows: Sequence[tuple[Any, ...]], width: int) -> tuple[list[Any], ...]:
+    """Rows turned into column lists, the parameters ``unnest_params`` expects."""
     return tuple(list(col) for col in zip(*rows, strict=True)) if rows else tuple([] for _ in range(width))
 
 
@@ -243,10 +245,10 @@ def _write_postgres(
         rows = [_headline_values(h, source_id, now, h.published_at) for h in fresh]
         sql = (
             f"INSERT INTO headlines ({', '.join(_HEADLINE_COLUMNS)}) "
-            f"SELECT * FROM unnest({_unnest(_HEADLINE_COLUMNS, _PG_TYPES)}) "
+            f"SELECT * FROM unnest({unnest_params(_HEADLINE_COLUMNS, PG_TYPES)}) "
             "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
         )
-        for hid, key in conn.exec_driver_sql(sql, _columns_of(rows, len(_HEADLINE_COLUMNS))):
+        for hid, key in conn.exec_driver_sql(sql, columns_of(rows, len(_HEADLINE_COLUMNS))):
             new_ids[key] = hid
         # A concurrent writer may have stored some of them between our look-up and our insert.
         lost = [h.dedupe_key for h in fresh if h.dedupe_key not in new_ids]
@@ -263,7 +265,7 @@ def _write_postgres(
                 "INSERT INTO headline_topics (headline_id, topic, published_at, relevance, in_title) "
                 "SELECT * FROM unnest(%s::int[], %s::text[], %s::timestamptz[], %s::float8[], %s::bool[]) "
                 "ON CONFLICT DO NOTHING",
-                _columns_of(topic_rows, 5),
+                columns_of(topic_rows, 5),
             )
         apply_deltas(conn, _deltas_for(fresh, new_ids))
     ids = [*new_ids.values(), *sorted(seen_ids)]

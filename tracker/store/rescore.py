@@ -25,9 +25,11 @@ from sqlalchemy import Engine, func, select
 
 from tracker.models import HeadlineRow
 from tracker.store.engine import read_connection
+from tracker.store.ingest import PG_TYPES, columns_of, unnest_params
 
 _H = HeadlineRow.__table__  # type: ignore[attr-defined]
 _SCORE_COLUMNS = ("compound", "pos", "neu", "neg", "scorer", "scorer_version")
+_UPDATE_COLUMNS = (*_SCORE_COLUMNS, "id")  # a change: the new score columns, then the row's id
 
 
 @dataclass
@@ -174,11 +176,8 @@ def rescore(
     if since is not None:
         query = query.where(_H.c.published_at >= since)
     stmt = _update_statement(engine)
-    count = select(func.count()).select_from(_H)
-    if since is not None:
-        count = count.where(_H.c.published_at >= since)
-    with engine.connect() as conn:
-        rows_in_run = conn.execute(count).scalar_one()
+    with read_connection(engine) as conn:
+        rows_in_run = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     scoring = _Scoring(router, default_workers() if workers is None else workers, rows_in_run, engine)
     try:
         _rescore_batches(engine, query, stmt, scoring, report, batch=batch, force=force)
@@ -202,13 +201,9 @@ def _update_statement(engine: Engine) -> str:
     of 40,000 rows with every row changed).
     """
     if engine.dialect.name == "postgresql":
-        types = ("float8", "float8", "float8", "float8", "text", "text")
         sets = ", ".join(f"{c} = v.{c}" for c in _SCORE_COLUMNS)
-        arrays = ", ".join(f"%s::{t}[]" for t in (*types, "int"))
-        return (
-            f"UPDATE {_H.name} AS h SET {sets} FROM unnest({arrays}) "
-            f"AS v({', '.join(_SCORE_COLUMNS)}, id) WHERE h.id = v.id"
-        )
+        arrays = unnest_params(_UPDATE_COLUMNS, {**PG_TYPES, "id": "int"})
+        return f"UPDATE {_H.name} AS h SET {sets} FROM unnest({arrays}) AS v({', '.join(_UPDATE_COLUMNS)}) WHERE h.id = v.id"
     mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
     return f"UPDATE {_H.name} SET " + ", ".join(f"{c} = {mark}" for c in _SCORE_COLUMNS) + f" WHERE id = {mark}"
 
@@ -245,7 +240,7 @@ def _rescore_batches(
         if changes:
             with engine.begin() as conn:
                 if engine.dialect.name == "postgresql":
-                    conn.exec_driver_sql(stmt, tuple(map(list, zip(*changes, strict=True))))
+                    conn.exec_driver_sql(stmt, columns_of(changes, len(_UPDATE_COLUMNS)))
                 else:
                     conn.exec_driver_sql(stmt, changes)
         report.scanned += len(rows)
